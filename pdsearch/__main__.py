@@ -1,0 +1,3 @@
+from pdsearch.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""The sync engine: full sync as mark-and-sweep, identity sync, jobs, progress, cancellation."""
