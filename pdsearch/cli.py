@@ -25,5 +25,14 @@ def version() -> None:
     typer.echo(__version__)
 
 
+# --- simulator commands (simulate) ---
+
+
+# --- connector commands (connector, connect, sync, search, entities) ---
+
+
+# --- service commands (serve, demo) ---
+
+
 def main() -> None:
     app()
