@@ -1,0 +1,147 @@
+"""Turn what a person typed into a safe FTS5 expression.
+
+The only syntax a user gets is what a search box user expects:
+
+- words, which must all match (AND): ``payments primary``;
+- ``"quoted phrases"``, whose words must appear next to each other in order;
+- a trailing ``*`` for a prefix: ``pay*`` matches "payments", ``"on ca"*`` matches "on call".
+
+Everything else (``OR``, ``AND``, ``NOT``, ``NEAR(``, ``title:``, ``sys_racl:x``, ``^``, parentheses,
+``-``, ``+``, stray or unbalanced quotes, control characters) is plain text. Every term reaches FTS5
+as a double-quoted string, so FTS5 only ever tokenizes it: punctuation inside a word (``on-call``,
+``a.b@x.com``) splits exactly as it did when the document was indexed, and the pieces must appear
+next to each other.
+
+Absurd inputs are cut down rather than rejected: at most ``MAX_QUERY_CHARS`` characters are read
+and at most ``MAX_TERMS`` terms are kept.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+MAX_QUERY_CHARS = 1000
+MAX_TERMS = 32
+# A single "word" longer than this can't match anything a person wrote; cutting it keeps the
+# FTS5 expression small.
+MAX_TERM_CHARS = 200
+
+# unicode61's default token characters are the categories L*, N* and Co; everything else
+# separates tokens.
+_TOKEN_CATEGORIES = ("L", "N")
+
+
+def is_token_char(ch: str) -> bool:
+    """True when unicode61 (default categories ``L* N* Co``) treats ``ch`` as part of a token."""
+    cat = unicodedata.category(ch)
+    return cat[0] in _TOKEN_CATEGORIES or cat == "Co"
+
+
+def has_token(text: str) -> bool:
+    return any(is_token_char(ch) for ch in text)
+
+
+@dataclass(frozen=True)
+class Term:
+    """One search term: a word or a quoted phrase, optionally a prefix."""
+
+    text: str
+    phrase: bool = False
+    prefix: bool = False
+
+    def fts(self) -> str:
+        quoted = '"' + self.text.replace('"', '""') + '"'
+        return quoted + " *" if self.prefix else quoted
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    """A parsed search.
+
+    ``blank`` is true when the input held nothing but whitespace (or was empty): the caller then
+    browses every visible document instead of searching. An input that is not blank but has no
+    searchable characters (``"***"``, ``"🙂"``) has ``terms == ()`` and ``blank`` false: it
+    matches nothing.
+    """
+
+    terms: tuple[Term, ...]
+    blank: bool
+
+    def fts(self) -> str | None:
+        """The FTS5 expression ANDing every term, or None when there is nothing to match."""
+        if not self.terms:
+            return None
+        return " AND ".join(term.fts() for term in self.terms)
+
+
+def _clean(raw: str) -> str:
+    """Drop characters that can't be searched or bound safely: control characters (NUL included)
+    become spaces and lone surrogates, which can't be encoded as UTF-8, vanish."""
+    out: list[str] = []
+    for ch in raw[:MAX_QUERY_CHARS]:
+        cat = unicodedata.category(ch)
+        if cat == "Cc":
+            out.append(" ")
+        elif cat == "Cs":
+            continue
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _term(text: str, *, phrase: bool, prefix: bool) -> Term | None:
+    text = text[:MAX_TERM_CHARS]
+    if not has_token(text):
+        return None
+    if prefix:
+        # FTS5 marks the *last token* of the string as a prefix; trailing punctuation would
+        # leave that token intact anyway, so strip it to keep "pay-*" meaning "pay*".
+        stripped = text.rstrip()
+        while stripped and not is_token_char(stripped[-1]):
+            stripped = stripped[:-1]
+        text = stripped
+    return Term(text=text, phrase=phrase, prefix=prefix)
+
+
+def parse_query(raw: str) -> ParsedQuery:
+    """Parse user input into terms. Never raises for any string."""
+    text = _clean(raw)
+    if not text.strip():
+        return ParsedQuery(terms=(), blank=True)
+
+    terms: list[Term] = []
+    i, n = 0, len(text)
+    while i < n and len(terms) < MAX_TERMS:
+        ch = text[i]
+        if ch.isspace():
+            i += 1
+            continue
+        if ch == '"':
+            close = text.find('"', i + 1)
+            if close == -1:
+                # An unbalanced quote is just a character; carry on with the words after it.
+                i += 1
+                continue
+            body = text[i + 1 : close]
+            i = close + 1
+            prefix = i < n and text[i] == "*"
+            if prefix:
+                i += 1
+            term = _term(body, phrase=True, prefix=prefix)
+        else:
+            j = i
+            while j < n and not text[j].isspace() and text[j] != '"':
+                j += 1
+            word = text[i:j]
+            i = j
+            prefix = word.endswith("*") and has_token(word)
+            term = _term(word.rstrip("*") if prefix else word, phrase=False, prefix=prefix)
+        if term is not None and term not in terms:
+            terms.append(term)
+    return ParsedQuery(terms=tuple(terms), blank=False)
+
+
+def to_fts(raw: str) -> str | None:
+    """The safe FTS5 expression for ``raw``, or None when it has nothing to search for."""
+    return parse_query(raw).fts()
