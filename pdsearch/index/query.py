@@ -6,11 +6,11 @@ The only syntax a user gets is what a search box user expects:
 - ``"quoted phrases"``, whose words must appear next to each other in order;
 - a trailing ``*`` for a prefix: ``pay*`` matches "payments", ``"on ca"*`` matches "on call".
 
-Everything else (``OR``, ``AND``, ``NOT``, ``NEAR(``, ``title:``, ``sys_racl:x``, ``^``, parentheses,
-``-``, ``+``, stray or unbalanced quotes, control characters) is plain text. Every term reaches FTS5
-as a double-quoted string, so FTS5 only ever tokenizes it: punctuation inside a word (``on-call``,
-``a.b@x.com``) splits exactly as it did when the document was indexed, and the pieces must appear
-next to each other.
+Everything else (``OR``, ``AND``, ``NOT``, ``NEAR(``, ``title:``, ``sys_racl:x``, ``^``,
+parentheses, ``-``, ``+``, stray or unbalanced quotes, control characters) is plain text. Every
+term reaches FTS5 as a double-quoted string, so FTS5 only ever tokenizes it: punctuation inside a
+word (``on-call``, ``a.b@x.com``) splits exactly as it did when the document was indexed, and the
+pieces must appear next to each other.
 
 Absurd inputs are cut down rather than rejected: at most ``MAX_QUERY_CHARS`` characters are read
 and at most ``MAX_TERMS`` terms are kept.

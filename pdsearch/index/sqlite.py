@@ -19,6 +19,7 @@ writer; each search reads one snapshot, so its total and its page agree.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import html
 import json
@@ -48,7 +49,8 @@ _OPEN = "\ue000"
 _CLOSE = "\ue001"
 _SANITIZE = str.maketrans({_OPEN: "\ufffd", _CLOSE: "\ufffd"})
 
-_SCHEMA = f"""
+# The weights in 'rank' are TITLE_WEIGHT, CONTENT_WEIGHT and 0 for acl.
+_SCHEMA = """
 CREATE TABLE docs (
     rid INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -67,12 +69,14 @@ CREATE VIRTUAL TABLE docs_fts USING fts5(
     tokenize = 'unicode61 remove_diacritics 2',
     prefix = '2 3'
 );
-INSERT INTO docs_fts (docs_fts, rank) VALUES ('rank', 'bm25({TITLE_WEIGHT}, {CONTENT_WEIGHT}, 0.0)');
+INSERT INTO docs_fts (docs_fts, rank)
+    VALUES ('rank', 'bm25(10.0, 1.0, 0.0)');
 """
 
-_SEARCH_SQL = f"""
+# char(57344) and char(57345) are _OPEN and _CLOSE; 32 is SNIPPET_TOKENS.
+_SEARCH_SQL = """
 SELECT d.id, d.type, d.title, d.url,
-       snippet(docs_fts, 1, '{_OPEN}', '{_CLOSE}', '…', {SNIPPET_TOKENS}),
+       snippet(docs_fts, 1, char(57344), char(57345), '…', 32),
        docs_fts.rank
 FROM docs_fts CROSS JOIN docs AS d ON d.rid = docs_fts.rowid
 WHERE docs_fts MATCH ?
@@ -120,7 +124,7 @@ def entity_token(entity: str) -> str:
 
 
 def acl_expression(entities: Collection[str]) -> str:
-    """The MATCH clause that admits documents sharing one of ``entities`` (which must be non-empty)."""
+    """The MATCH clause admitting documents that share one of ``entities`` (non-empty)."""
     tokens = sorted({entity_token(e) for e in entities})
     return "acl : (" + " OR ".join(f'"{t}"' for t in tokens) + ")"
 
@@ -321,7 +325,8 @@ class SqliteIndex:
 
     def get(self, doc_id: str) -> Document | None:
         with self._read() as conn:
-            row = conn.execute(f"SELECT {_DOC_COLUMNS} FROM docs WHERE id = ?", (doc_id,)).fetchone()
+            sql = f"SELECT {_DOC_COLUMNS} FROM docs WHERE id = ?"  # noqa: S608
+            row = conn.execute(sql, (doc_id,)).fetchone()
         return None if row is None else _document(row)
 
     def list(self, source: str | None, skip: int, limit: int) -> tuple[Sequence[Document], int]:
@@ -341,7 +346,8 @@ class SqliteIndex:
             if source is None:
                 row = conn.execute("SELECT count(*) FROM docs").fetchone()
             else:
-                row = conn.execute("SELECT count(*) FROM docs WHERE source = ?", (source,)).fetchone()
+                sql = "SELECT count(*) FROM docs WHERE source = ?"
+                row = conn.execute(sql, (source,)).fetchone()
         return int(row[0])
 
     def search(
@@ -390,7 +396,7 @@ class SqliteIndex:
             return SearchResults(total=0, hits=[])
         return SearchResults(total=total, hits=hits)
 
-    def explain(self, query: str, entities: Collection[str]) -> list[str]:
+    def explain(self, query: str, entities: Collection[str]) -> builtins.list[str]:
         """The EXPLAIN QUERY PLAN lines of the search statement (tests pin the fast plan)."""
         parsed = parse_query(query)
         user = parsed.fts() or '"x"'
