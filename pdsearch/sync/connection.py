@@ -1,0 +1,196 @@
+"""From a stored connector to a working PagerDuty client, and the connection check.
+
+Credentials are read decrypted from the store only here, handed to the client's auth, and never
+logged. A refreshed OAuth token is written back through ``store.update_credentials`` before the
+client uses it, so a rotated refresh token (PagerDuty rotates them) is never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import httpx
+
+from pdsearch.pagerduty.auth import ApiKeyAuth
+from pdsearch.pagerduty.client import AccountInfo, PagerDutyClient
+from pdsearch.pagerduty.errors import (
+    AbilityError,
+    AuthenticationError,
+    OAuthError,
+    PagerDutyError,
+    ScopeError,
+    TransportError,
+)
+from pdsearch.pagerduty.oauth import OAuthAuth, OAuthToken
+from pdsearch.store.records import Connector
+
+log = logging.getLogger(__name__)
+
+
+class CredentialStore(Protocol):
+    """The part of ``pdsearch.store.Store`` this module needs."""
+
+    def get_credentials(self, connector_id: str) -> dict[str, str]: ...
+
+    def update_credentials(self, connector_id: str, **fields: str | None) -> dict[str, str]: ...
+
+    def set_status(
+        self,
+        connector_id: str,
+        status: str,
+        *,
+        subdomain: str | None = None,
+        error: str | None = None,
+    ) -> Connector: ...
+
+
+class ConnectorError(Exception):
+    """The connector cannot be used as configured; the message says why and what to do."""
+
+
+class MissingCredentialsError(ConnectorError):
+    pass
+
+
+def _parse_expiry(value: str | None) -> float | None:
+    """Stored ``expires_at`` is epoch seconds or ISO 8601; both are accepted."""
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+def _token_fields(token: OAuthToken) -> dict[str, str | None]:
+    expires: Any = token.expires_at
+    if isinstance(expires, datetime):
+        expires = expires.timestamp()
+    return {
+        "access_token": token.access_token,
+        "refresh_token": token.refresh_token,
+        "expires_at": None if expires is None else str(expires),
+        "scope": token.scope or None,
+    }
+
+
+def client_for(
+    connector: Connector,
+    store: CredentialStore,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> PagerDutyClient:
+    """A client for ``connector`` with its stored credentials; use it as an async context manager.
+
+    Raises ``MissingCredentialsError`` when the connector cannot authenticate yet (an OAuth
+    connector that was never authorized).
+    """
+    creds = store.get_credentials(connector.id)
+    auth: Any
+    if connector.auth_type == "api_key":
+        key = creds.get("api_key")
+        if not key:
+            raise MissingCredentialsError(
+                f"Connector {connector.name!r} has no API key. Set one (for example with "
+                "'pdsearch connector add' or PATCH /api/v1/connectors/{id})."
+            )
+        auth = ApiKeyAuth(key)
+    elif connector.auth_type == "oauth2":
+        if not creds.get("access_token"):
+            raise MissingCredentialsError(
+                f"Connector {connector.name!r} is not authorized with PagerDuty yet. Open its "
+                "Authorization tab (or GET /api/v1/connectors/{id}/oauth/authorize) and approve "
+                "access."
+            )
+        token = OAuthToken(
+            access_token=creds["access_token"],
+            refresh_token=creds.get("refresh_token") or None,
+            expires_at=_parse_expiry(creds.get("expires_at")),
+            scope=creds.get("scope") or "",
+        )
+        connector_id = connector.id
+
+        def persist(new_token: OAuthToken) -> None:
+            store.update_credentials(connector_id, **_token_fields(new_token))
+            log.info("stored a refreshed OAuth token for connector %s", connector_id)
+
+        auth = OAuthAuth(
+            creds.get("client_id", ""),
+            creds.get("client_secret", ""),
+            token,
+            persist,
+            oauth_base_url=connector.oauth_base_url,
+            region=connector.region,
+        )
+    else:
+        raise ConnectorError(
+            f"Connector {connector.name!r} has an unknown authentication type "
+            f"{connector.auth_type!r}; recreate it with an API key or OAuth."
+        )
+    return PagerDutyClient(
+        auth, region=connector.region, base_url=connector.base_url, transport=transport
+    )
+
+
+def explain(exc: PagerDutyError, connector: Connector) -> str:
+    """A message naming the cause of a failed connection and what to do about it."""
+    if isinstance(exc, AuthenticationError):
+        other = "eu" if connector.region == "us" else "us"
+        hint = (
+            f" If the account is in the {other.upper()} service region, set the region to {other}."
+            if not connector.base_url
+            else " Check the base URL and the credentials."
+        )
+        what = "API key" if connector.auth_type == "api_key" else "OAuth token"
+        return f"PagerDuty rejected the {what} (401).{hint} {exc}".strip()
+    if isinstance(exc, ScopeError):
+        return (
+            f"The credentials lack a permission pdsearch needs (403): {exc} Grant the read "
+            "scopes for users, teams, schedules and escalation policies, then connect again."
+        )
+    if isinstance(exc, AbilityError):
+        return f"The PagerDuty account lacks a feature pdsearch needs (402): {exc}"
+    if isinstance(exc, OAuthError):
+        return f"The OAuth authorization failed: {exc} Authorize the connector again."
+    if isinstance(exc, TransportError):
+        return (
+            f"Could not reach PagerDuty: {exc} Check the network, the region and the base URL."
+        )
+    return f"PagerDuty answered with an error: {exc}"
+
+
+async def check_connection(
+    connector: Connector,
+    store: CredentialStore,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> AccountInfo:
+    """Check the connector's credentials against PagerDuty and record the outcome.
+
+    On success the connector becomes ``connected`` with the account's subdomain; on failure it
+    becomes ``error`` (or stays ``needs_authorization``) with a message naming the cause, and a
+    ``ConnectorError`` carrying that message is raised.
+    """
+    try:
+        client = client_for(connector, store, transport=transport)
+    except MissingCredentialsError as exc:
+        status = "needs_authorization" if connector.auth_type == "oauth2" else "error"
+        store.set_status(connector.id, status, error=str(exc))
+        raise
+    try:
+        async with client:
+            info = await client.account_info()
+    except PagerDutyError as exc:
+        message = explain(exc, connector)
+        store.set_status(connector.id, "error", error=message)
+        raise ConnectorError(message) from None
+    store.set_status(connector.id, "connected", subdomain=info.subdomain, error=None)
+    return info
