@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from pdsearch.store import Connector, InvalidValueError, NotFoundError, Store
+
+
+@dataclass(frozen=True)
+class Ent:
+    """Shaped like pdsearch.permissions.Entity."""
+
+    entity_id: str
+    name: str
+    type: str
+    members: frozenset[str] = field(default_factory=frozenset)
+
+
+def derive(store: Store, connector: Connector, teams: dict[str, set[str]],
+           admins: set[str]) -> None:
+    ents = [Ent("acme", "acme", "account", frozenset(admins))]
+    ents += [Ent(tid, f"Team {tid}", "team", frozenset(m)) for tid, m in teams.items()]
+    store.replace_derived_entities(connector.id, ents)
+
+
+def test_derived_entities_listed(store: Store, connector: Connector) -> None:
+    derive(store, connector, {"PT1": {"Bob@X.io", "carol@x.io"}, "PT2": set()}, {"ada@x.io"})
+    items, total = store.list_entities(connector.id)
+    assert total == 3
+    assert [e.entity_id for e in items] == ["acme", "PT1", "PT2"]
+    pt1 = store.get_entity(connector.id, "PT1")
+    assert pt1 is not None
+    assert pt1.to_dict() == {"entityId": "PT1", "name": "Team PT1", "type": "team",
+                             "userIds": ["bob@x.io", "carol@x.io"], "manualUserIds": []}
+    assert store.get_entity(connector.id, "nope") is None
+    items, total = store.list_entities(connector.id, skip=1, limit=1)
+    assert total == 3 and [e.entity_id for e in items] == ["PT1"]
+
+
+def test_manual_members_survive_syncs_and_derived_follow_pagerduty(
+    store: Store, connector: Connector
+) -> None:
+    derive(store, connector, {"PT1": {"bob@x.io", "carol@x.io"}}, {"ada@x.io"})
+    rec = store.add_manual_members(connector.id, "PT1", ["Dave@X.io ", "dave@x.io"])
+    assert rec.manual_user_ids == ["dave@x.io"]
+    assert rec.user_ids == ["bob@x.io", "carol@x.io", "dave@x.io"]
+    # Bob leaves the team in PagerDuty; the next sync removes him, Dave stays.
+    derive(store, connector, {"PT1": {"carol@x.io"}}, {"ada@x.io"})
+    rec2 = store.get_entity(connector.id, "PT1")
+    assert rec2 is not None and rec2.user_ids == ["carol@x.io", "dave@x.io"]
+    assert store.entities_for_user("BOB@x.io") == set()
+    assert store.entities_for_user("DAVE@x.io") == {"PT1"}
+    assert store.entities_for_user("ada@x.io") == {"acme"}
+
+
+def test_removing_manual_keeps_derived_membership(store: Store, connector: Connector) -> None:
+    derive(store, connector, {"PT1": {"bob@x.io"}}, set())
+    store.add_manual_members(connector.id, "PT1", ["bob@x.io", "eve@x.io"])
+    rec = store.remove_manual_members(connector.id, "PT1", ["BOB@x.io", "eve@x.io", "zed@x.io"])
+    assert rec.user_ids == ["bob@x.io"] and rec.manual_user_ids == []
+    assert store.entities_for_user("bob@x.io") == {"PT1"}
+    assert store.entities_for_user("eve@x.io") == set()
+
+
+def test_account_entity_before_first_sync(store: Store, connector: Connector) -> None:
+    with pytest.raises(NotFoundError, match="subdomain"):
+        store.add_manual_members(connector.id, "acme", ["billing@x.io"])
+    store.set_status(connector.id, "connected", subdomain="acme")
+    rec = store.add_manual_members(connector.id, "acme", ["billing@x.io"])
+    assert rec.type == "account" and rec.user_ids == ["billing@x.io"]
+    with pytest.raises(NotFoundError):
+        store.add_manual_members(connector.id, "PTEAM", ["x@x.io"])
+    derive(store, connector, {}, {"ada@x.io"})
+    acme = store.get_entity(connector.id, "acme")
+    assert acme is not None and acme.user_ids == ["ada@x.io", "billing@x.io"]
+
+
+def test_vanished_team_kept_only_while_it_has_manual_members(
+    store: Store, connector: Connector
+) -> None:
+    derive(store, connector, {"PT1": {"a@x.io"}, "PT2": {"b@x.io"}}, set())
+    store.add_manual_members(connector.id, "PT1", ["m@x.io"])
+    derive(store, connector, {}, set())
+    assert store.get_entity(connector.id, "PT2") is None
+    pt1 = store.get_entity(connector.id, "PT1")
+    assert pt1 is not None and pt1.user_ids == ["m@x.io"]
+    assert store.entities_for_user("a@x.io") == set()
+
+
+def test_entities_across_connectors(store: Store, connector: Connector) -> None:
+    other = store.create_connector("Other", "api_key", "eu", {"api_key": "k"})
+    derive(store, connector, {"PT1": {"a@x.io"}}, set())
+    store.replace_derived_entities(other.id, [Ent("globex", "globex", "account",
+                                                  frozenset({"A@x.io"}))])
+    assert store.entities_for_user("a@X.IO") == {"PT1", "globex"}
+    assert store.entities_for_user("a@x.io", connector_id=other.id) == {"globex"}
+    assert store.entities_for_user("  ") == set()
+
+
+def test_bad_member_input(store: Store, connector: Connector) -> None:
+    derive(store, connector, {"PT1": set()}, set())
+    for bad in (["not-an-email"], ["a b@x.io"], [""], "a@x.io"):
+        with pytest.raises(InvalidValueError):
+            store.add_manual_members(connector.id, "PT1", bad)
+    with pytest.raises(NotFoundError):
+        store.remove_manual_members(connector.id, "NOPE", ["a@x.io"])
+    with pytest.raises(NotFoundError):
+        store.list_entities("nope")
+    with pytest.raises(NotFoundError):
+        store.replace_derived_entities("nope", [])
+
+
+def test_replace_is_atomic(store: Store, connector: Connector) -> None:
+    derive(store, connector, {"PT1": {"a@x.io"}}, set())
+
+    def broken() -> list[Ent]:
+        return [Ent("PT9", "Team 9", "team", frozenset({"z@x.io"})),
+                Ent("PT8", "x", "team", frozenset({None}))]  # type: ignore[arg-type]
+
+    with pytest.raises(AttributeError):
+        store.replace_derived_entities(connector.id, broken())
+    assert store.entities_for_user("a@x.io") == {"PT1"}
+    assert store.get_entity(connector.id, "PT9") is None
