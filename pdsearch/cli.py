@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+# connector commands' imports (heavier ones are imported inside the commands)
+import asyncio
+import contextlib
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
 import typer
+
+if TYPE_CHECKING:
+    from pdsearch.config import Settings
+    from pdsearch.index.sqlite import SqliteIndex
+    from pdsearch.store import Connector, EntityRecord, Job, Store
 
 app = typer.Typer(
     name="pdsearch",
@@ -29,6 +45,424 @@ def version() -> None:
 
 
 # --- connector commands (connector, connect, sync, search, entities) ---
+# Thin: each command parses, calls one library function and prints. State lives in the data
+# directory (--data-dir or PDSEARCH_HOME); secrets are read from options, an environment
+# variable, stdin or a hidden prompt, and never printed.
+
+connector_app = typer.Typer(help="Add, list and remove PagerDuty connectors.", no_args_is_help=True)
+entities_app = typer.Typer(
+    help="Permission entities: who may see what.", no_args_is_help=True
+)
+app.add_typer(connector_app, name="connector")
+app.add_typer(entities_app, name="entities")
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="PDSEARCH_HOME",
+        help="Data directory for pdsearch's state and index (default ~/.pdsearch).",
+        file_okay=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+class _CliError(Exception):
+    """A failure to report as one line on stderr with exit code 1."""
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]Error:[/red] {message}",
+                                                               markup=True)
+    raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _errors() -> Iterator[None]:
+    """Turn the library's errors into a one-line message and exit code 1, never a traceback."""
+    from pdsearch.pagerduty.errors import PagerDutyError
+    from pdsearch.store import StoreError
+    from pdsearch.sync.connection import ConnectorError
+    from pdsearch.sync.service import SyncAlreadyRunning
+
+    try:
+        yield
+    except (_CliError, StoreError, ConnectorError, PagerDutyError, SyncAlreadyRunning) as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    from pdsearch.config import Settings
+
+    return Settings(home=data_dir) if data_dir is not None else Settings()
+
+
+@contextlib.contextmanager
+def _open_store(data_dir: Path | None) -> Iterator[Store]:
+    from pdsearch.store import Store
+
+    store = Store.open(_settings(data_dir))
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def _open_index(data_dir: Path | None) -> Iterator[SqliteIndex]:
+    from pdsearch.index.sqlite import SqliteIndex
+
+    index = SqliteIndex(_settings(data_dir).index_path)
+    try:
+        yield index
+    finally:
+        index.close()
+
+
+def _find_connector(store: Store, name: str) -> Connector:
+    """A connector by name (case-insensitive) or by id."""
+    from pdsearch.store import NotFoundError
+
+    try:
+        return store.get_connector_by_name(name)
+    except NotFoundError:
+        pass
+    try:
+        return store.get_connector(name)
+    except NotFoundError:
+        raise _CliError(
+            f"No connector named {name!r}. 'pdsearch connector list' shows the connectors."
+        ) from None
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _read_secret(value: str | None, env_var: str | None, what: str) -> str | None:
+    """A secret from an option, ``-`` (stdin), or an environment variable."""
+    if env_var:
+        secret = os.environ.get(env_var, "")
+        if not secret:
+            raise _CliError(f"The environment variable {env_var} holding the {what} is not set.")
+        return secret.strip()
+    if value == "-":
+        secret = sys.stdin.readline().strip()
+        if not secret:
+            raise _CliError(f"No {what} was given on standard input.")
+        return secret
+    return value
+
+
+@connector_app.command("add")
+def connector_add(
+    name: Annotated[str, typer.Argument(help="A name for the connector, e.g. acme-prod.")],
+    api_key: Annotated[
+        str | None,
+        typer.Option(help="PagerDuty REST API key; '-' reads it from stdin (keeps it out of "
+                     "shell history)."),
+    ] = None,
+    api_key_env: Annotated[
+        str | None, typer.Option(help="Read the API key from this environment variable.")
+    ] = None,
+    oauth_client_id: Annotated[str | None, typer.Option(help="OAuth 2.0 client id.")] = None,
+    oauth_client_secret: Annotated[
+        str | None, typer.Option(help="OAuth 2.0 client secret; '-' reads it from stdin.")
+    ] = None,
+    oauth_client_secret_env: Annotated[
+        str | None, typer.Option(help="Read the OAuth client secret from this variable.")
+    ] = None,
+    region: Annotated[str, typer.Option(help="PagerDuty service region: us or eu.")] = "us",
+    base_url: Annotated[
+        str | None, typer.Option(help="REST API base URL (default: the region's).")
+    ] = None,
+    oauth_base_url: Annotated[
+        str | None, typer.Option(help="OAuth base URL (default: identity.pagerduty.com).")
+    ] = None,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add a connector with an API key or OAuth 2.0 client settings."""
+    region = region.lower()
+    if region not in ("us", "eu"):
+        raise typer.BadParameter("must be us or eu", param_hint="--region")
+    wants_oauth = bool(oauth_client_id or oauth_client_secret or oauth_client_secret_env)
+    wants_key = bool(api_key or api_key_env)
+    if wants_oauth and wants_key:
+        raise typer.BadParameter("give either an API key or OAuth settings, not both")
+    with _errors():
+        if wants_oauth:
+            secret = _read_secret(oauth_client_secret, oauth_client_secret_env,
+                                  "OAuth client secret")
+            if not oauth_client_id or not secret:
+                raise typer.BadParameter(
+                    "OAuth needs both --oauth-client-id and --oauth-client-secret"
+                )
+            auth_type, creds = "oauth2", {"client_id": oauth_client_id, "client_secret": secret}
+        else:
+            key = _read_secret(api_key, api_key_env, "API key")
+            if not key:
+                if not sys.stdin.isatty():
+                    raise typer.BadParameter(
+                        "give --api-key (or '-' for stdin), --api-key-env VAR or OAuth settings"
+                    )
+                key = typer.prompt("PagerDuty API key", hide_input=True).strip()
+            auth_type, creds = "api_key", {"api_key": key}
+        with _open_store(data_dir) as store:
+            connector = store.create_connector(
+                name, auth_type, region, creds, base_url=base_url, oauth_base_url=oauth_base_url
+            )
+    if as_json:
+        _print_json(connector.to_dict())
+        return
+    typer.echo(f"Added connector {connector.name!r} (id {connector.id}).")
+    if auth_type == "oauth2":
+        typer.echo("Next: authorize it with PagerDuty from its Authorization tab in "
+                   "'pdsearch serve', then 'pdsearch sync " + connector.name + "'.")
+    else:
+        typer.echo(f"Next: 'pdsearch connect {connector.name}' to check the key, then "
+                   f"'pdsearch sync {connector.name}'.")
+
+
+@connector_app.command("list")
+def connector_list(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
+    """List the connectors."""
+    with _errors(), _open_store(data_dir) as store:
+        connectors, _total = store.list_connectors(limit=10_000)
+    if as_json:
+        _print_json([c.to_dict() for c in connectors])
+        return
+    if not connectors:
+        typer.echo("No connectors yet. Add one with 'pdsearch connector add NAME --api-key -'.")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("name", "id", "auth", "region", "status", "account", "last error")
+    for c in connectors:
+        table.add_row(c.name, c.id, c.auth_type, c.region, c.status, c.subdomain or "",
+                      c.last_error or "")
+    Console().print(table)
+
+
+@connector_app.command("remove")
+def connector_remove(
+    name: Annotated[str, typer.Argument(help="The connector's name or id.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Remove a connector, its credentials, jobs, entities and indexed documents."""
+    with _errors(), _open_store(data_dir) as store:
+        connector = _find_connector(store, name)
+        if not yes:
+            typer.confirm(
+                f"Remove connector {connector.name!r} and all its indexed documents?", abort=True
+            )
+        with _open_index(data_dir) as index:
+            removed = index.delete_source(connector.id)
+        store.delete_connector(connector.id)
+    typer.echo(f"Removed connector {connector.name!r} and {removed} documents.")
+
+
+@app.command("connect")
+def connect(
+    name: Annotated[str, typer.Argument(help="The connector's name or id.")],
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Check a connector's credentials against PagerDuty."""
+    from pdsearch.sync.connection import check_connection
+
+    with _errors(), _open_store(data_dir) as store:
+        connector = _find_connector(store, name)
+        info = asyncio.run(check_connection(connector, store))
+    if as_json:
+        _print_json({"status": "connected", "account": {"subdomain": info.subdomain}})
+    else:
+        typer.echo(f"Connected: {connector.name!r} reads PagerDuty account {info.subdomain!r}.")
+
+
+def _run_sync(store: Store, index: SqliteIndex, connector: Connector, quiet: bool) -> Job:
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
+
+    from pdsearch.sync.progress import Progress
+    from pdsearch.sync.service import SyncService
+
+    service = SyncService(store, index)
+    if quiet:
+        return asyncio.run(service.run(connector.id, "manual"))
+    with Bar(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
+             TimeElapsedColumn(), transient=True) as bar:
+        task = bar.add_task("starting", total=None)
+
+        def show(p: Progress) -> None:
+            bar.update(task, description=p.phase, completed=p.done, total=p.total)
+
+        return asyncio.run(service.run(connector.id, "manual", on_progress=show))
+
+
+@app.command("sync")
+def sync(
+    name: Annotated[str, typer.Argument(help="The connector's name or id.")],
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run a full sync now, with a progress bar; exits non-zero when it fails."""
+    with _errors(), _open_store(data_dir) as store, _open_index(data_dir) as index:
+        connector = _find_connector(store, name)
+        try:
+            job = _run_sync(store, index, connector, quiet=as_json)
+        except KeyboardInterrupt:
+            _fail("Sync canceled; nothing was deleted.", code=130)
+    if as_json:
+        _print_json(job.to_dict())
+    else:
+        c = job.counts
+        typer.echo(
+            f"Sync {job.status}: {c['added']} added, {c['updated']} updated, "
+            f"{c['deleted']} deleted, {c['unchanged']} unchanged, {c['failed']} failed; "
+            f"{job.requests} requests in {job.duration_seconds or 0:.1f} s."
+        )
+        for failure in job.failures[:10]:
+            typer.echo(f"  failed {failure['id']}: {failure['reason']}")
+    if job.status != "succeeded":
+        if not as_json:
+            _fail(job.error or f"The sync {job.status}.")
+        raise typer.Exit(1)
+
+
+@app.command("search")
+def search_command(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    user: Annotated[str, typer.Option("--user", help="Search as this user (e-mail).")],
+    limit: Annotated[int, typer.Option(min=1, max=100, help="Results per page.")] = 10,
+    offset: Annotated[int, typer.Option(min=0, help="Results to skip.")] = 0,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Search as a user: only what that user may see."""
+    from pdsearch.search import search
+
+    with _errors(), _open_store(data_dir) as store, _open_index(data_dir) as index:
+        results = search(index, store, query, user, limit=limit, offset=offset)
+    if as_json:
+        _print_json({"total": results.total,
+                     "results": [dataclasses.asdict(h) for h in results.hits]})
+        return
+    if not results.hits:
+        typer.echo(f"No results for {query!r} visible to {user}.")
+        return
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(highlight=False)
+    console.print(f"{results.total} results for {escape(query)!r} visible to {escape(user)}:")
+    for n, hit in enumerate(results.hits, start=offset + 1):
+        console.print(f"{n}. [bold]{escape(hit.title)}[/bold] ({hit.type})  {escape(hit.url)}")
+        console.print(f"   {escape(_plain_snippet(hit.snippet))}")
+
+
+def _plain_snippet(snippet: str) -> str:
+    """Snippet highlight marks (HTML <mark> or brackets) removed for a terminal."""
+    import html
+    import re
+
+    return html.unescape(re.sub(r"</?mark>|</?b>", "", snippet))
+
+
+def _entity_lines(record: EntityRecord) -> str:
+    manual = set(record.manual_user_ids)
+    members = ", ".join(f"{e} (manual)" if e in manual else e for e in record.user_ids)
+    return f"{record.entity_id}  {record.type}  {record.name}\n  members: {members or '(none)'}"
+
+
+@entities_app.command("list")
+def entities_list(
+    name: Annotated[str, typer.Argument(help="The connector's name or id.")],
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List a connector's permission entities and how many members each has."""
+    with _errors(), _open_store(data_dir) as store:
+        connector = _find_connector(store, name)
+        records, total = store.list_entities(connector.id, limit=100_000)
+    if as_json:
+        _print_json({"data": [r.to_dict() for r in records], "total": total})
+        return
+    if not records:
+        typer.echo(f"No entities yet; run 'pdsearch sync {connector.name}' first.")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("entity", "type", "name", "members", "added by hand")
+    for r in records:
+        table.add_row(r.entity_id, r.type, r.name, str(len(r.user_ids)),
+                      str(len(r.manual_user_ids)))
+    Console().print(table)
+
+
+def _entity_command(
+    name: str, entity: str, data_dir: Path | None, as_json: bool,
+    change: Callable[[Store, str], EntityRecord | None],
+) -> None:
+    with _errors(), _open_store(data_dir) as store:
+        connector = _find_connector(store, name)
+        record = change(store, connector.id)
+        if record is None:
+            raise _CliError(
+                f"No entity {entity!r} in connector {connector.name!r}. 'pdsearch entities list "
+                f"{connector.name}' shows them."
+            )
+    if as_json:
+        _print_json(record.to_dict())
+    else:
+        typer.echo(_entity_lines(record))
+
+
+@entities_app.command("show")
+def entities_show(
+    name: Annotated[str, typer.Argument(help="The connector's name or id.")],
+    entity: Annotated[str, typer.Argument(help="Entity id: the subdomain or a team id.")],
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show one entity with its members (derived and added by hand)."""
+    _entity_command(name, entity, data_dir, as_json,
+                    lambda store, cid: store.get_entity(cid, entity))
+
+
+@entities_app.command("add-users")
+def entities_add_users(
+    name: Annotated[str, typer.Argument(help="The connector's name or id.")],
+    entity: Annotated[str, typer.Argument(help="Entity id: the subdomain or a team id.")],
+    emails: Annotated[list[str], typer.Argument(help="E-mail addresses to add.")],
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Add users by hand; they keep access through later syncs until removed."""
+    _entity_command(name, entity, data_dir, as_json,
+                    lambda store, cid: store.add_manual_members(cid, entity, emails))
+
+
+@entities_app.command("remove-users")
+def entities_remove_users(
+    name: Annotated[str, typer.Argument(help="The connector's name or id.")],
+    entity: Annotated[str, typer.Argument(help="Entity id: the subdomain or a team id.")],
+    emails: Annotated[list[str], typer.Argument(help="E-mail addresses to remove.")],
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Remove users added by hand (members PagerDuty derives stay while PagerDuty says so)."""
+    _entity_command(name, entity, data_dir, as_json,
+                    lambda store, cid: store.remove_manual_members(cid, entity, emails))
+
 
 
 # --- service commands (serve, demo) ---
