@@ -546,7 +546,9 @@ def _usage_lines(schedule: Schedule | ScheduleV3, ctx: AccountContext) -> list[s
             count = len(policy.escalation_rules)
             total += count
             used = levels_by_policy.get(policy_id)
-            at = f"at level {_join([str(n) for n in used])} " if used else ""
+            at = ""
+            if used:
+                at = f"at level{'s' if len(used) > 1 else ''} {_join([str(n) for n in used])} "
             words += f" ({at}of {_count(count, 'level')})"
         described.append(words)
     noun = "policy" if len(described) == 1 else "policies"
@@ -573,7 +575,8 @@ def _user_words(user_id: str, ctx: AccountContext | None, ref: Reference | None)
 
 
 def _team_line(teams: Sequence[Reference], ctx: AccountContext) -> str:
-    names = [_ref_name(t, ctx.teams.get(t.id)) for t in teams]
+    unique = {t.id: t for t in reversed(teams)}
+    names = [_ref_name(unique[i], ctx.teams.get(i)) for i in _dedupe(t.id for t in teams)]
     if not names:
         return "Teams: none (account-wide)."
     return f"{'Team' if len(names) == 1 else 'Teams'}: {_join(names)}."
