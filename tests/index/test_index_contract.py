@@ -1,0 +1,464 @@
+"""The SearchIndex contract. Runs against every backend in ``conftest.BACKENDS``."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pdsearch.index.base import Document, SearchIndex, SearchResults
+
+IndexFactory = Callable[[], SearchIndex]
+
+
+def doc(
+    n: int | str,
+    title: str = "Untitled",
+    content: str = "",
+    racl: tuple[str, ...] = ("acme",),
+    source: str = "c1",
+    type_: str = "schedule",
+) -> Document:
+    return Document(
+        id=f"{type_}:P{n}",
+        type=type_,
+        title=title,
+        content=content,
+        url=f"https://acme.pagerduty.com/schedules/P{n}",
+        sys_racl=racl,
+        source=source,
+    )
+
+
+def ids(results: SearchResults) -> set[str]:
+    return {hit.id for hit in results.hits}
+
+
+def all_ids(index: SearchIndex, query: str, entities: set[str], page: int = 50) -> list[str]:
+    """Every hit of a search, page by page, checking that each page reports the same total."""
+    first = index.search(query, entities, limit=page, offset=0)
+    out = [h.id for h in first.hits]
+    offset = page
+    while offset < first.total:
+        res = index.search(query, entities, limit=page, offset=offset)
+        assert res.total == first.total
+        out.extend(h.id for h in res.hits)
+        offset += page
+    assert len(out) == first.total
+    return out
+
+
+# --- storage --------------------------------------------------------------------------------
+
+
+def test_upsert_then_get_returns_the_document_unchanged(index: SearchIndex) -> None:
+    d = Document(
+        id="escalation_policy:PX1",
+        type="escalation_policy",
+        title="Payments — Café ☕",
+        content="Level 1: after 30 minutes, notify user 'Ada Lovelace' <ada@example.com>",
+        url="https://acme.pagerduty.com/escalation_policies/PX1",
+        sys_racl=("acme", "PT1", "team-a"),
+        source="conn-1",
+    )
+    index.upsert([d])
+    assert index.get(d.id) == d
+    assert index.get("escalation_policy:nope") is None
+
+
+def test_upsert_replaces_content(index: SearchIndex) -> None:
+    index.upsert([doc(1, "Payments Primary", "weekly rotation in Berlin")])
+    index.upsert([doc(1, "Checkout Primary", "daily rotation in Lisbon")])
+    assert index.count() == 1
+    got = index.get("schedule:P1")
+    assert got is not None and got.title == "Checkout Primary"
+    assert index.search("Berlin", {"acme"}).total == 0
+    assert index.search("payments", {"acme"}).total == 0
+    assert ids(index.search("Lisbon", {"acme"})) == {"schedule:P1"}
+
+
+def test_upsert_replaces_access(index: SearchIndex) -> None:
+    index.upsert([doc(1, "Payments", racl=("acme", "PT1"))])
+    index.upsert([doc(1, "Payments", racl=("acme", "PT2"))])
+    assert index.search("payments", {"PT1"}).total == 0
+    assert index.search("payments", {"PT2"}).total == 1
+
+
+def test_upsert_of_nothing_is_fine(index: SearchIndex) -> None:
+    index.upsert([])
+    index.upsert(iter(()))
+    assert index.count() == 0
+
+
+def test_upsert_accepts_a_generator(index: SearchIndex) -> None:
+    index.upsert(doc(i, f"Schedule {i}") for i in range(25))
+    assert index.count() == 25
+
+
+def test_list_pages_in_title_order_with_total(index: SearchIndex) -> None:
+    index.upsert(doc(i, f"Schedule {i:02d}") for i in range(12))
+    index.upsert([doc(99, "Other source", source="c2")])
+    page, total = index.list("c1", 0, 5)
+    assert total == 12
+    assert [d.title for d in page] == [f"Schedule {i:02d}" for i in range(5)]
+    page, total = index.list("c1", 10, 5)
+    assert total == 12 and [d.title for d in page] == ["Schedule 10", "Schedule 11"]
+    page, total = index.list("c1", 50, 5)
+    assert total == 12 and list(page) == []
+    page, total = index.list(None, 0, 100)
+    assert total == 13 and len(page) == 13
+    seen = [d.id for s in range(0, 13, 4) for d in index.list(None, s, 4)[0]]
+    assert sorted(seen) == sorted(d.id for d in page) and len(set(seen)) == 13
+
+
+def test_count_hashes_per_source(index: SearchIndex) -> None:
+    a = [doc(i, f"A{i}", source="c1") for i in range(3)]
+    b = [doc(i + 10, f"B{i}", source="c2") for i in range(2)]
+    index.upsert(a + b)
+    assert index.count() == 5 and index.count("c1") == 3 and index.count("c2") == 2
+    assert index.count("nobody") == 0
+    assert index.hashes("c1") == {d.id: d.content_hash for d in a}
+    assert index.hashes("c2") == {d.id: d.content_hash for d in b}
+    assert index.hashes("nobody") == {}
+
+
+def test_delete_removes_from_storage_and_search(index: SearchIndex) -> None:
+    index.upsert([doc(1, "Payments"), doc(2, "Payments backup"), doc(3, "Database")])
+    index.delete(["schedule:P1", "schedule:unknown"])
+    index.delete([])
+    assert index.get("schedule:P1") is None
+    assert index.count() == 2
+    assert ids(index.search("payments", {"acme"})) == {"schedule:P2"}
+    assert "schedule:P1" not in index.hashes("c1")
+
+
+def test_delete_source_touches_only_that_source(index: SearchIndex) -> None:
+    index.upsert([doc(1, "Payments", source="c1"), doc(2, "Payments", source="c1")])
+    index.upsert([doc(3, "Payments", source="c2")])
+    assert index.delete_source("c1") == 2
+    assert index.delete_source("c1") == 0
+    assert index.count() == 1
+    assert ids(index.search("payments", {"acme"})) == {"schedule:P3"}
+
+
+# --- ranking and snippets -------------------------------------------------------------------
+
+
+def test_title_match_ranks_above_content_match(index: SearchIndex) -> None:
+    index.upsert(
+        [
+            doc(1, "Database Primary", "Teams: storage. Handoff notifications: always."),
+            doc(2, "Storage", "This schedule covers the database and the database replicas."),
+            doc(3, "Unrelated", "Nothing to see here."),
+        ]
+    )
+    res = index.search("database", {"acme"})
+    assert [h.id for h in res.hits] == ["schedule:P1", "schedule:P2"]
+    assert res.hits[0].score > res.hits[1].score
+    assert res.total == 2
+
+
+def test_all_words_must_match(index: SearchIndex) -> None:
+    index.upsert([doc(1, "Payments", "weekly"), doc(2, "Payments", "daily")])
+    assert ids(index.search("payments weekly", {"acme"})) == {"schedule:P1"}
+    assert ids(index.search("PAYMENTS", {"acme"})) == {"schedule:P1", "schedule:P2"}
+
+
+def test_snippet_highlights_hits(index: SearchIndex) -> None:
+    index.upsert([doc(1, "Payments", "Level 1: notify the payments team after 15 minutes.")])
+    hit = index.search("payments", {"acme"}).hits[0]
+    assert "<mark>payments</mark>" in hit.snippet
+    assert hit.title == "Payments"
+    assert hit.url == "https://acme.pagerduty.com/schedules/P1"
+    assert hit.type == "schedule"
+
+
+def _only_mark_tags(snippet: str) -> bool:
+    stripped = snippet.replace("<mark>", "").replace("</mark>", "")
+    return (
+        "<" not in stripped
+        and ">" not in stripped
+        and snippet.count("<mark>") == snippet.count("</mark>")
+    )
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        '<script>alert("x")</script> payments',
+        "payments <img src=x onerror=alert(1)> & \"quotes\" 'single'",
+        "payments \ue000<b>\ue001 private-use markers in the text",
+        "</mark><mark> payments",
+    ],
+)
+def test_snippets_are_html_safe(index: SearchIndex, content: str) -> None:
+    index.upsert([doc(1, "Title", content)])
+    hit = index.search("payments", {"acme"}).hits[0]
+    assert _only_mark_tags(hit.snippet), hit.snippet
+    assert "<mark>payments</mark>" in hit.snippet
+    browse = index.search("", {"acme"}).hits[0]
+    assert _only_mark_tags(browse.snippet) and "<mark>" not in browse.snippet
+
+
+def test_script_tag_comes_back_escaped(index: SearchIndex) -> None:
+    index.upsert([doc(1, "Title", "<script>alert(1)</script>")])
+    hit = index.search("script", {"acme"}).hits[0]
+    assert "<script" not in hit.snippet
+    assert "&lt;<mark>script</mark>&gt;" in hit.snippet
+
+
+# --- query language -------------------------------------------------------------------------
+
+
+def test_phrase_query(index: SearchIndex) -> None:
+    index.upsert(
+        [
+            doc(1, "A", "the on-call rotation for payments"),
+            doc(2, "B", "call on the rotation"),
+            doc(3, "C", "on call handoff"),
+        ]
+    )
+    assert ids(index.search('"on call"', {"acme"})) == {"schedule:P1", "schedule:P3"}
+    assert ids(index.search('"call on"', {"acme"})) == {"schedule:P2"}
+    assert ids(index.search("on-call", {"acme"})) == {"schedule:P1", "schedule:P3"}
+
+
+def test_prefix_query(index: SearchIndex) -> None:
+    index.upsert([doc(1, "Payments Primary"), doc(2, "Paging"), doc(3, "Database")])
+    assert ids(index.search("pay*", {"acme"})) == {"schedule:P1"}
+    assert ids(index.search("pa*", {"acme"})) == {"schedule:P1", "schedule:P2"}
+    assert index.search("pay", {"acme"}).total == 0
+
+
+def test_diacritics_and_case_are_folded(index: SearchIndex) -> None:
+    index.upsert([doc(1, "Café Zürich", "Europe/Zürich")])
+    assert ids(index.search("cafe zurich", {"acme"})) == {"schedule:P1"}
+    assert ids(index.search("CAFÉ", {"acme"})) == {"schedule:P1"}
+
+
+def test_punctuated_words_match_as_indexed(index: SearchIndex) -> None:
+    index.upsert([doc(1, "Ada", "contact ada.lovelace@example.com for escalations")])
+    assert ids(index.search("ada.lovelace@example.com", {"acme"})) == {"schedule:P1"}
+    assert ids(index.search("lovelace", {"acme"})) == {"schedule:P1"}
+
+
+def test_operators_are_plain_text(index: SearchIndex) -> None:
+    index.upsert([doc(1, "Payments", "alpha"), doc(2, "Database", "beta")])
+    # As FTS5 syntax these would match both documents or fail; as text, no document has "or".
+    assert index.search("payments OR database", {"acme"}).total == 0
+    assert index.search("payments NOT database", {"acme"}).total == 0
+    assert index.search("title:database", {"acme"}).total == 0
+    assert ids(index.search("title : payments", {"acme"})) == set()
+    index.upsert([doc(3, "Title Payments", "x")])
+    assert ids(index.search("title:payments", {"acme"})) == {"schedule:P3"}
+
+
+def test_blank_query_lists_visible_documents_by_title(index: SearchIndex) -> None:
+    index.upsert([doc(1, "Zeta", racl=("acme",)), doc(2, "Alpha", racl=("PT1",)), doc(3, "Mid")])
+    res = index.search("   ", {"acme"})
+    assert [h.title for h in res.hits] == ["Mid", "Zeta"] and res.total == 2
+    assert index.search("", {"acme", "PT1"}).total == 3
+
+
+def test_query_without_searchable_characters_matches_nothing(index: SearchIndex) -> None:
+    index.upsert([doc(1, "Payments")])
+    for query in ["***", '"', '""', "🙂", "---", "( )", "*"]:
+        assert index.search(query, {"acme"}).total == 0, query
+
+
+# --- access ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def teams_index(index: SearchIndex) -> SearchIndex:
+    """40 documents: team T0..T3 own 10 each; every one also held by the account entity."""
+    index.upsert(
+        doc(
+            i,
+            f"Payments schedule {i:02d}",
+            f"rotation {i} for team T{i % 4}",
+            ("acme", f"T{i % 4}"),
+        )
+        for i in range(40)
+    )
+    return index
+
+
+def test_only_documents_sharing_an_entity_are_found(teams_index: SearchIndex) -> None:
+    res = teams_index.search("payments", {"T1"}, limit=100)
+    assert res.total == 10
+    assert ids(res) == {f"schedule:P{i}" for i in range(40) if i % 4 == 1}
+    assert teams_index.search("payments", {"T1", "T2"}, limit=100).total == 20
+    assert teams_index.search("payments", {"acme"}, limit=100).total == 40
+    assert teams_index.search("payments", {"T9"}).total == 0
+
+
+def test_total_counts_visible_documents_and_pages_are_consistent(
+    teams_index: SearchIndex,
+) -> None:
+    visible = {f"schedule:P{i}" for i in range(40) if i % 4 in (0, 3)}
+    for query in ["payments", "rotation", ""]:
+        got = all_ids(teams_index, query, {"T0", "T3"}, page=3)
+        assert len(got) == len(set(got)) == 20
+        assert set(got) == visible
+    res = teams_index.search("payments", {"T0"}, limit=5, offset=8)
+    assert res.total == 10 and len(res.hits) == 2
+    res = teams_index.search("payments", {"T0"}, limit=5, offset=500)
+    assert res.total == 10 and res.hits == []
+
+
+def test_empty_entity_set_sees_nothing(teams_index: SearchIndex) -> None:
+    assert teams_index.search("payments", set()).total == 0
+    assert teams_index.search("", set()).total == 0
+    assert teams_index.search("", frozenset()).hits == []
+
+
+PUNCTUATED = ["team-a", "team", "a", "a-b", "b", "a.b@x", "a.b", "acme", "ACME", "a b", "x:y", "*"]
+
+
+def test_punctuated_entity_ids_never_leak(index: SearchIndex) -> None:
+    index.upsert(
+        doc(n, "Shared title", f"content {n}", (entity,)) for n, entity in enumerate(PUNCTUATED)
+    )
+    for n, entity in enumerate(PUNCTUATED):
+        for query in ["shared", ""]:
+            res = index.search(query, {entity}, limit=50)
+            assert ids(res) == {f"schedule:P{n}"}, (entity, ids(res))
+            assert res.total == 1
+
+
+HOSTILE = [
+    '"',
+    '""',
+    "*",
+    "NEAR(",
+    "NEAR(payments database, 5)",
+    "sys_racl:x",
+    "acl:acme",
+    "acl : T2",
+    "{title content acl}: payments",
+    "OR",
+    "payments OR",
+    "AND",
+    "NOT payments",
+    "title:foo",
+    "payments^",
+    "^payments",
+    "(payments",
+    "payments)",
+    "-payments",
+    "+payments",
+    "payments\x00T2",
+    "\x00",
+    "pay\x1b[31mments",
+    "payments \u200b\ufeff",
+    "🙂 payments 🚨",
+    "\ud800payments",
+    "a" * 10_000,
+    "payments " * 2000,
+    '"payments' * 500,
+    "T2",
+    "acme",
+    "T2 OR acme",
+    "*:*",
+    "payments*" * 100,
+]
+
+
+@pytest.mark.parametrize("query", HOSTILE)
+def test_hostile_queries_never_raise_or_widen_access(teams_index: SearchIndex, query: str) -> None:
+    visible = {f"schedule:P{i}" for i in range(40) if i % 4 == 1}
+    res = teams_index.search(query, {"T1"}, limit=100)
+    assert ids(res) <= visible
+    assert res.total <= len(visible)
+    assert res.total >= len(res.hits)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(query=st.text(max_size=80))
+def test_random_queries_stay_within_the_visible_set(teams_index: SearchIndex, query: str) -> None:
+    visible = {f"schedule:P{i}" for i in range(40) if i % 4 == 2}
+    res = teams_index.search(query, {"T2"}, limit=100)
+    assert ids(res) <= visible
+    assert res.total <= len(visible)
+    for hit in res.hits:
+        assert _only_mark_tags(hit.snippet)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    words=st.lists(
+        st.sampled_from(
+            ["payments", "rotation", "team", "T1", "T2", "OR", "NOT", '"', "*", "(", ":"]
+        ),
+        max_size=6,
+    )
+)
+def test_random_operator_soup_stays_within_the_visible_set(
+    teams_index: SearchIndex, words: list[str]
+) -> None:
+    visible = {f"schedule:P{i}" for i in range(40) if i % 4 == 3}
+    res = teams_index.search(" ".join(words), {"T3"}, limit=100)
+    assert ids(res) <= visible and res.total <= len(visible)
+
+
+def test_search_rejects_a_bare_string_as_entities(teams_index: SearchIndex) -> None:
+    # "T1" iterated would be {"T", "1"}: refuse rather than guess.
+    with pytest.raises(TypeError):
+        teams_index.search("payments", "T1")  # type: ignore[arg-type]
+
+
+# --- concurrency ----------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_searches_keep_working_while_a_writer_upserts(index_factory: IndexFactory) -> None:
+    index = index_factory()
+    index.upsert(doc(f"base{i}", f"Payments {i}", "base", ("acme", "T1")) for i in range(50))
+    errors: list[BaseException] = []
+    done = threading.Event()
+    searches = 0
+
+    def reader() -> None:
+        nonlocal searches
+        try:
+            while not done.is_set():
+                res = index.search("payments", {"T1"}, limit=10)
+                # The writer adds documents for T2 only: T1's view never changes.
+                assert res.total == 50
+                index.search("", {"acme"}, limit=5)
+                searches += 1
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reader) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for batch in range(30):
+            index.upsert(
+                doc(f"w{batch}-{i}", f"Payments new {i}", "written " * 20, ("acme", "T2"))
+                for i in range(100)
+            )
+    finally:
+        done.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert not errors, errors
+    assert searches > 0
+    assert index.count() == 3050
+    assert index.search("payments", {"T2"}).total == 3000
+
+
+def test_marks_in_snippet_wrap_whole_words(index: SearchIndex) -> None:
+    index.upsert([doc(1, "T", "alpha payments beta payments gamma")])
+    snippet = index.search("payments", {"acme"}).hits[0].snippet
+    assert re.findall(r"<mark>(.*?)</mark>", snippet) == ["payments", "payments"]
