@@ -1,0 +1,177 @@
+"""What only the SQLite backend promises: its plan, WAL, files, schema version, entity tokens."""
+
+from __future__ import annotations
+
+import gc
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pdsearch.index.base import Document
+from pdsearch.index.sqlite import (
+    SCHEMA_VERSION,
+    IndexClosedError,
+    IndexSchemaError,
+    SqliteIndex,
+    entity_token,
+)
+
+
+def doc(n: int, title: str, content: str = "", racl: tuple[str, ...] = ("acme",)) -> Document:
+    return Document(
+        id=f"schedule:P{n}",
+        type="schedule",
+        title=title,
+        content=content,
+        url=f"https://acme.pagerduty.com/schedules/P{n}",
+        sys_racl=racl,
+        source="c1",
+    )
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Iterator[SqliteIndex]:
+    ix = SqliteIndex(tmp_path / "index.db")
+    yield ix
+    ix.close()
+
+
+def test_query_plan_filters_inside_fts_and_ranks_there(index: SqliteIndex) -> None:
+    """Pin the fast form (DESIGN.md 5): one FTS5 scan driven by MATCH with the ORDER BY rank
+    consumed by FTS5 (idxNum bit 32), documents fetched by primary key for the page only, no
+    sort of our own and no scan of the documents table."""
+    index.upsert(doc(i, f"Payments {i}", racl=("acme", f"T{i % 3}")) for i in range(30))
+    plan = index.explain("payments", {"T1", "team-a"})
+    assert len(plan) == 2, plan
+    m = re.fullmatch(r"SCAN docs_fts VIRTUAL TABLE INDEX (\d+):(\S*)", plan[0])
+    assert m, plan
+    assert int(m.group(1)) & 32, "FTS5 must do the ORDER BY rank itself"
+    assert m.group(2).startswith("M"), "the MATCH must drive the scan"
+    assert re.fullmatch(r"SEARCH d USING INTEGER PRIMARY KEY \(rowid=\?\)", plan[1]), plan
+    assert not any("TEMP B-TREE" in line or re.search(r"\bSCAN d\b", line) for line in plan)
+
+
+def test_wal_mode_is_on(index: SqliteIndex, tmp_path: Path) -> None:
+    assert index.journal_mode() == "wal"
+    with sqlite3.connect(tmp_path / "index.db") as other:
+        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_reopening_the_file_keeps_the_data(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "index.db"
+    first = SqliteIndex(path)
+    first.upsert([doc(1, "Payments", "weekly", ("acme", "team-a"))])
+    first.close()
+    again = SqliteIndex(str(path))
+    try:
+        assert again.get("schedule:P1") == doc(1, "Payments", "weekly", ("acme", "team-a"))
+        assert again.search("payments", {"team-a"}).total == 1
+    finally:
+        again.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_newer_schema_is_refused_with_advice(tmp_path: Path) -> None:
+    path = tmp_path / "index.db"
+    SqliteIndex(path).close()
+    with sqlite3.connect(path) as raw:
+        raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(IndexSchemaError, match="delete the file and sync again"):
+        SqliteIndex(path)
+
+
+def test_memory_path_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="file path"):
+        SqliteIndex(":memory:")
+
+
+def test_use_after_close_says_so(tmp_path: Path) -> None:
+    ix = SqliteIndex(tmp_path / "index.db")
+    ix.close()
+    with pytest.raises(IndexClosedError, match="closed"):
+        ix.search("x", {"acme"})
+
+
+def test_entity_tokens_are_opaque_single_tokens() -> None:
+    for entity in ["team-a", "a.b@x", "PQ9K7I8", "acme", "ACME", "a b", "ü", ""]:
+        token = entity_token(entity)
+        assert re.fullmatch(r"e[0-9a-f]{40}", token)
+    assert entity_token("ACME") != entity_token("acme")
+    assert entity_token("a") != entity_token("a-b")
+
+
+def test_typing_an_entity_token_does_not_widen_access(index: SqliteIndex) -> None:
+    index.upsert([doc(1, "Secret", "x", ("T9",)), doc(2, "Mine", "y", ("T1",))])
+    for query in [
+        entity_token("T9"),
+        f'"{entity_token("T9")}"',
+        f"acl:{entity_token('T9')}",
+        f'acl : "{entity_token("T9")}" OR "{entity_token("T1")}"',
+    ]:
+        res = index.search(query, {"T1"})
+        assert {h.id for h in res.hits} <= {"schedule:P2"}, query
+
+
+def test_a_failed_upsert_writes_nothing(index: SqliteIndex) -> None:
+    index.upsert([doc(1, "Payments")])
+
+    def docs() -> list[Document]:
+        return [doc(2, "Database"), doc(3, "Bad \ud800 surrogate")]
+
+    with pytest.raises(UnicodeEncodeError):
+        index.upsert(docs())
+    assert index.count() == 1 and index.get("schedule:P2") is None
+    index.upsert([doc(4, "Still writable")])
+    assert index.count() == 2
+
+
+@pytest.mark.timeout(60)
+def test_two_handles_on_one_file_read_while_the_other_writes(tmp_path: Path) -> None:
+    """Like `pdsearch search` in a shell while `pdsearch serve` syncs: separate connections,
+    separate locks; the reader must never see "database is locked"."""
+    path = tmp_path / "index.db"
+    writer, reader = SqliteIndex(path), SqliteIndex(path)
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def read() -> None:
+        try:
+            while not done.is_set():
+                reader.search("payments", {"T1"})
+                reader.count()
+        except BaseException as exc:
+            errors.append(exc)
+
+    t = threading.Thread(target=read)
+    t.start()
+    try:
+        for b in range(20):
+            writer.upsert(doc(b * 100 + i, f"Payments {i}", "x " * 50, ("T1",)) for i in range(100))
+    finally:
+        done.set()
+        t.join(timeout=30)
+        writer.close()
+    try:
+        assert not errors, errors
+        assert reader.search("payments", {"T1"}).total == 2000
+    finally:
+        reader.close()
+
+
+def test_connections_of_finished_threads_are_released(index: SqliteIndex) -> None:
+    index.upsert([doc(1, "Payments")])
+
+    def search() -> None:
+        index.search("payments", {"acme"})
+
+    for _ in range(20):
+        t = threading.Thread(target=search)
+        t.start()
+        t.join()
+    gc.collect()
+    assert len(index._conns) <= 2
