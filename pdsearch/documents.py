@@ -168,7 +168,9 @@ def schedule_document(
     refs = {r.id: r for r in schedule.users}
     ordered = _dedupe([*user_ids, *refs])
     people = [_user_words(uid, ctx, refs.get(uid)) for uid in ordered]
-    lines.append(f"All users: {_join(people)}." if people else "All users: none.")
+    # Worded for the question people ask ("who is on the database schedule"): search terms
+    # must all appear, so the everyday words are part of the sentence.
+    lines.append(f"Who is on the schedule (all users): {_join(people) or 'nobody'}.")
     lines.append(_team_line(schedule.teams, ctx))
     lines.extend(_usage_lines(schedule, ctx))
     return Document(
@@ -584,7 +586,7 @@ def _team_line(teams: Sequence[Reference], ctx: AccountContext) -> str:
 
 def _ref_name(ref: Reference, team: Team | None) -> str:
     if team is not None and team.name:
-        return team.name
+        return f"{team.name} (private team)" if team.private else team.name
     return ref.summary or ref.id
 
 

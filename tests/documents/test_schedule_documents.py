@@ -132,9 +132,10 @@ def test_layers_users_restrictions_and_time_zone() -> None:
     assert "1. 'Bob Stone' <Bob.Stone@Example.com>, 2. 'Cat Ng' <cat@example.com>, " \
         "3. 'Ada Lovelace' <ada@example.com>" in text
     assert "daily 20:00–08:00 the next day (12 hours)" in text
-    assert ("All users: 'Ada Lovelace' <ada@example.com>, 'Bob Stone' <Bob.Stone@Example.com>, "
+    assert ("Who is on the schedule (all users): 'Ada Lovelace' <ada@example.com>, "
+            "'Bob Stone' <Bob.Stone@Example.com>, "
             "'Cat Ng' <cat@example.com>, 'Dan Extra'.") in text
-    assert "Team: Database Reliability." in text
+    assert "Team: Database Reliability (private team)." in text
     assert doc.sys_racl == ("acme", "TDB")
 
 

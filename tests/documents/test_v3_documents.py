@@ -103,7 +103,8 @@ def test_v3_rotations_events_and_members_in_words() -> None:
     assert "until 2026-12-31 01:00 Europe/Berlin" in text
     assert ("Every member is on call at the same time: 'Cat Ng' <cat@example.com>, "
             "an empty slot (nobody on call).") in text
-    assert ("All users: 'Ada Lovelace' <ada@example.com>, 'Bob Stone' <bob@example.com>, "
+    assert ("Who is on the schedule (all users): 'Ada Lovelace' <ada@example.com>, "
+            "'Bob Stone' <bob@example.com>, "
             "'Cat Ng' <cat@example.com>.") in text
     assert "Teams: Checkout, Site Reliability." in text
     # A policy can target a v3 schedule (schedule_v3_reference).
