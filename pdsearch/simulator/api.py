@@ -1,0 +1,90 @@
+"""What every REST handler shares: the call it gets, the errors it raises, the route table type."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+
+from pdsearch.simulator.auth import Principal
+from pdsearch.simulator.state import Simulator
+
+
+class ApiError(Exception):
+    """An error answer in PagerDuty's shape: ``{"error": {"message", "code", "errors"}}``.
+
+    ``errors`` is a list of strings for v2 endpoints, or a field → messages map for the v3 ones
+    (``V3ErrorResponse``). ``raw`` replaces the whole body where PagerDuty answers otherwise.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        code: int,
+        message: str,
+        errors: list[str] | dict[str, list[str]] | None = None,
+        *,
+        raw: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.errors = errors
+        self.raw = raw
+
+    def body(self) -> Any:
+        if self.raw is not None:
+            return self.raw
+        error: dict[str, Any] = {"message": self.message, "code": self.code}
+        if self.errors is not None:
+            error["errors"] = self.errors
+        return {"error": error}
+
+
+def not_found(what: str = "Not Found", code: int = 2100) -> ApiError:
+    return ApiError(404, code, what)
+
+
+def invalid(message: str, code: int = 2001) -> ApiError:
+    return ApiError(400, code, "Invalid Input Provided", [message])
+
+
+@dataclass
+class Call:
+    sim: Simulator
+    principal: Principal
+    request: Request
+    params: dict[str, str]
+    query: QueryParams = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.query = self.request.query_params
+
+    def list_param(self, name: str) -> list[str]:
+        """A set filter such as ``team_ids[]``; PagerDuty also accepts it without the brackets."""
+        values = self.query.getlist(name + "[]") or self.query.getlist(name)
+        return [v for v in values if v]
+
+    async def json_body(self) -> dict[str, Any]:
+        raw = await self.request.body()
+        try:
+            body = json.loads(raw or b"null")
+        except (ValueError, UnicodeDecodeError):
+            raise invalid("The request body is not valid JSON.") from None
+        if not isinstance(body, dict):
+            raise invalid("The request body must be a JSON object.")
+        return body
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: Any = None
+
+
+Handler = Callable[[Call], Awaitable[Reply]]

@@ -1,0 +1,70 @@
+"""The live simulator: the account, the configuration and everything the HTTP side keeps.
+
+Tests reach it as ``app.state.simulator``. They may change ``config.fault_rate``,
+``config.rate_limit`` and ``config.latency_ms`` while it runs, move ``clock`` to expire tokens or
+rate-limit windows without sleeping, drop an ability from ``abilities`` to get 402s, and read the
+request counters.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from collections import Counter
+from collections.abc import Callable
+
+from pdsearch.simulator.account import DEFAULT_ABILITIES, Account
+from pdsearch.simulator.auth import TokenStore
+from pdsearch.simulator.config import SimulatorConfig
+from pdsearch.simulator.faults import DEFAULT_SLOW_SECONDS
+from pdsearch.simulator.ratelimit import RateLimiter
+
+# Abilities PagerDuty knows of; /abilities/{id} answers 402 for these when the account lacks one,
+# 404 for any other name. ``teams`` gates /teams and the ``team_ids[]`` filters, ``audit_trail``
+# gates /audit/records.
+KNOWN_ABILITIES = frozenset(DEFAULT_ABILITIES)
+
+
+class Simulator:
+    def __init__(
+        self,
+        account: Account,
+        config: SimulatorConfig,
+        *,
+        abilities: set[str] | None = None,
+        slow_seconds: float = DEFAULT_SLOW_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.account = account
+        self.config = config
+        self.clock = clock
+        if abilities is not None:
+            account.abilities = sorted(abilities)
+        self.slow_seconds = slow_seconds
+        # Faults are drawn from their own seeded stream so a run can be repeated.
+        self.fault_random = random.Random(config.seed)
+        # Late-bound through a lambda so a test that replaces ``clock`` moves every deadline.
+        self.tokens = TokenStore(clock=lambda: self.clock())
+        self.limiter = RateLimiter(lambda: self.clock())
+        self.api_key = config.api_key or "pdsim_" + secrets.token_hex(10)
+        self.tokens.add_api_key(self.api_key)
+        self.request_count = 0
+        self.requests_by_path: Counter[str] = Counter()
+
+    def add_api_key(self, key: str, user_id: str | None = None) -> None:
+        """Accept another API key: account-level, or a user key when ``user_id`` is given."""
+        self.tokens.add_api_key(key, user_id)
+
+    def revoke_api_key(self, key: str | None = None) -> None:
+        """Make an API key (the configured one by default) stop working: 401 from then on."""
+        self.tokens.revoke_api_key(key or self.api_key)
+
+    def reset_counters(self) -> None:
+        self.request_count = 0
+        self.requests_by_path.clear()
+
+    @property
+    def abilities(self) -> list[str]:
+        """The account's abilities; remove one (``sim.abilities.remove("teams")``) to get 402s."""
+        return self.account.abilities

@@ -1,0 +1,139 @@
+"""The write endpoints, in the spec's envelopes (``{"schedule": {...}}``) and statuses.
+
+POST answers 201 with the created object, PUT 200 with the updated one, DELETE 204; team
+membership PUT/DELETE answer 204. The account validates and records an audit record per write.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pdsearch.simulator.api import ApiError, Call, Reply, invalid
+from pdsearch.simulator.reads import require_ability
+
+TEAM_ROLES = ("observer", "responder", "manager")
+
+
+async def _envelope(call: Call, key: str) -> dict[str, Any]:
+    body = await call.json_body()
+    obj = body.get(key)
+    if not isinstance(obj, dict):
+        raise invalid(f"The body must be {{{key!r}: {{...}}}}.".replace("'", '"'))
+    return obj
+
+
+def _id_of(result: Any) -> str:
+    if isinstance(result, str):
+        return result
+    return str(result["id"])
+
+
+async def _create(call: Call, kind: str, key: str) -> Reply:
+    obj = await _envelope(call, key)
+    account = call.sim.account
+    new_id = _id_of(account.create(kind, obj))
+    return Reply(201, {key: account.render(kind, new_id)})
+
+
+async def _update(call: Call, kind: str, key: str) -> Reply:
+    obj = await _envelope(call, key)
+    account = call.sim.account
+    object_id = call.params["id"]
+    account.get(kind, object_id)  # 404 before validating the body
+    account.update(kind, object_id, obj)
+    return Reply(200, {key: account.render(kind, object_id)})
+
+
+async def _delete(call: Call, kind: str) -> Reply:
+    call.sim.account.delete(kind, call.params["id"])
+    return Reply(204)
+
+
+def _require_from(call: Call) -> None:
+    """PagerDuty wants a ``From`` header naming a user when an account-level token creates users."""
+    if call.principal.user_id is not None:
+        return
+    sender = (call.request.headers.get("from") or "").strip().lower()
+    if not any(str(u.get("email", "")).lower() == sender for u in call.sim.account.users.values()):
+        raise invalid(
+            "The From header must hold the e-mail address of a user of this account when an "
+            "account-level token makes this request."
+        )
+
+
+async def create_user(call: Call) -> Reply:
+    _require_from(call)
+    return await _create(call, "users", "user")
+
+
+async def update_user(call: Call) -> Reply:
+    return await _update(call, "users", "user")
+
+
+async def delete_user(call: Call) -> Reply:
+    return await _delete(call, "users")
+
+
+async def create_team(call: Call) -> Reply:
+    require_ability(call, "teams")
+    return await _create(call, "teams", "team")
+
+
+async def update_team(call: Call) -> Reply:
+    require_ability(call, "teams")
+    return await _update(call, "teams", "team")
+
+
+async def delete_team(call: Call) -> Reply:
+    require_ability(call, "teams")
+    return await _delete(call, "teams")
+
+
+async def put_team_user(call: Call) -> Reply:
+    require_ability(call, "teams")
+    raw = await call.request.body()
+    role = "responder"  # what PagerDuty gives a member added without a role
+    if raw.strip():
+        body = await call.json_body()
+        role = body.get("role", role)
+    if role not in TEAM_ROLES:
+        raise invalid(f"role must be one of {', '.join(TEAM_ROLES)}.")
+    call.sim.account.add_team_member(call.params["id"], call.params["user_id"], role)
+    return Reply(204)
+
+
+async def delete_team_user(call: Call) -> Reply:
+    require_ability(call, "teams")
+    account = call.sim.account
+    team_id, user_id = call.params["id"], call.params["user_id"]
+    account.get("teams", team_id)
+    if not any(m["user_id"] == user_id for m in account.memberships.get(team_id, [])):
+        raise ApiError(
+            404, 2100, "Not Found", [f"User {user_id} is not a member of team {team_id}."]
+        )
+    account.remove_team_member(team_id, user_id)
+    return Reply(204)
+
+
+async def create_schedule(call: Call) -> Reply:
+    return await _create(call, "schedules", "schedule")
+
+
+async def update_schedule(call: Call) -> Reply:
+    return await _update(call, "schedules", "schedule")
+
+
+async def delete_schedule(call: Call) -> Reply:
+    return await _delete(call, "schedules")
+
+
+async def create_policy(call: Call) -> Reply:
+    return await _create(call, "escalation_policies", "escalation_policy")
+
+
+async def update_policy(call: Call) -> Reply:
+    return await _update(call, "escalation_policies", "escalation_policy")
+
+
+async def delete_policy(call: Call) -> Reply:
+    return await _delete(call, "escalation_policies")
