@@ -3,3 +3,136 @@
 from __future__ import annotations
 
 # --- simulator fixtures (sim, sim_server) ---
+# ``sim`` is a fresh ``Simulator`` on a small seeded account (in-process: route clients with
+# ``httpx.ASGITransport(app=sim.app)``, key ``sim.api_key``); ``sim_server`` is the same served
+# on 127.0.0.1 (a ``SimulatorServer``: ``.base_url``, ``.api_key``, ``.simulator``).
+from collections.abc import Iterator as _SimIterator
+from typing import Any as _SimAny
+
+import pytest as _sim_pytest
+
+SIM_API_KEY = "sim-test-api-key"
+SIM_CLIENT_ID = "sim-test-client"
+SIM_CLIENT_SECRET = "sim-test-client-secret"
+
+
+def make_sim_config(**overrides: _SimAny) -> _SimAny:
+    from pdsearch.simulator.config import SimulatorConfig
+
+    base: dict[str, _SimAny] = {
+        "api_key": SIM_API_KEY,
+        "oauth_client_id": SIM_CLIENT_ID,
+        "oauth_client_secret": SIM_CLIENT_SECRET,
+    }
+    base.update(overrides)
+    return SimulatorConfig.for_scale("small", **base)
+
+
+@_sim_pytest.fixture
+def sim() -> _SimAny:
+    from pdsearch.simulator.app import create_app
+    from pdsearch.simulator.server import build_account
+
+    config = make_sim_config()
+    return create_app(build_account(config), config).state.simulator
+
+
+@_sim_pytest.fixture
+def sim_server() -> _SimIterator[_SimAny]:
+    from pdsearch.simulator.server import SimulatorServer
+
+    with SimulatorServer(make_sim_config()) as server:
+        yield server
+
+
+
+# --- service fixtures (api_settings, pd_sim, service) ---
+# ``service(settings, transport)`` runs create_app's lifespan and yields (app, client): an
+# httpx client on the app (ASGI, in-process) that sends the API token. ``pd_sim`` is a tiny
+# simulated PagerDuty account with an OAuth client; ``pd_sim.transport`` routes the service's
+# PagerDuty clients to it. Web tests (API and pages) share these.
+import contextlib as _contextlib  # noqa: E402
+from collections.abc import AsyncIterator as _AsyncIterator  # noqa: E402
+from collections.abc import Callable as _Callable  # noqa: E402
+from dataclasses import dataclass as _dataclass  # noqa: E402
+from pathlib import Path as _Path  # noqa: E402
+from typing import Any as _Any  # noqa: E402
+
+import httpx as _httpx  # noqa: E402
+import pytest as _pytest  # noqa: E402
+
+SERVICE_TOKEN = "test-service-token-0123456789abcdef"
+SERVICE_BASE_URL = "http://pdsearch.test"
+PD_BASE_URL = "http://127.0.0.1:9"  # never dialled: the transport answers in-process
+PD_OAUTH_CLIENT_ID = "pdsearch-test-client"
+PD_OAUTH_CLIENT_SECRET = "pdsearch-test-client-secret-value"
+
+
+@_dataclass
+class PdSim:
+    app: _Any  # the simulator's ASGI app
+    simulator: _Any  # app.state.simulator
+    transport: _httpx.AsyncBaseTransport
+    api_key: str
+    subdomain: str
+    base_url: str = PD_BASE_URL
+    client_id: str = PD_OAUTH_CLIENT_ID
+    client_secret: str = PD_OAUTH_CLIENT_SECRET
+
+
+def make_pd_sim(**config: _Any) -> PdSim:
+    from pdsearch.simulator.account import Account
+    from pdsearch.simulator.app import create_app as create_sim_app
+    from pdsearch.simulator.config import SimulatorConfig
+
+    cfg = SimulatorConfig.for_scale(
+        "tiny",
+        oauth_client_id=PD_OAUTH_CLIENT_ID,
+        oauth_client_secret=PD_OAUTH_CLIENT_SECRET,
+        rate_limit=0,
+        **config,
+    )
+    account = Account.generate(
+        cfg.seed, cfg.teams, cfg.users, cfg.schedules, cfg.policies, cfg.subdomain, cfg.region
+    )
+    app = create_sim_app(account, cfg)
+    sim = app.state.simulator
+    return PdSim(app, sim, _httpx.ASGITransport(app=app), sim.api_key, cfg.subdomain)
+
+
+@_pytest.fixture
+def pd_sim() -> PdSim:
+    return make_pd_sim()
+
+
+@_pytest.fixture
+def api_settings(tmp_path: _Path) -> _Any:
+    from pydantic import SecretStr
+
+    from pdsearch.config import Settings
+
+    return Settings(
+        home=tmp_path / "pdsearch-data",
+        api_token=SecretStr(SERVICE_TOKEN),
+        secret_key=None,
+        public_url=None,
+    )
+
+
+@_pytest.fixture
+def service() -> _Callable[..., _Any]:
+    @_contextlib.asynccontextmanager
+    async def run(
+        settings: _Any, transport: _httpx.AsyncBaseTransport | None = None, **kwargs: _Any
+    ) -> _AsyncIterator[tuple[_Any, _httpx.AsyncClient]]:
+        from pdsearch.web.app import create_app
+
+        app = create_app(settings, transport=transport, **kwargs)
+        async with app.router.lifespan_context(app), _httpx.AsyncClient(
+            transport=_httpx.ASGITransport(app=app),
+            base_url=SERVICE_BASE_URL,
+            headers={"Authorization": f"Bearer {SERVICE_TOKEN}"},
+        ) as client:
+            yield app, client
+
+    return run

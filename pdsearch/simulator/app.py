@@ -217,5 +217,7 @@ def create_app(
             Route("/{path:path}", api, methods=methods),
         ]
     )
-    app.state.simulator = Simulator(account, config, abilities=abilities, slow_seconds=slow_seconds)
+    sim = Simulator(account, config, abilities=abilities, slow_seconds=slow_seconds)
+    sim.app = app
+    app.state.simulator = sim
     return app

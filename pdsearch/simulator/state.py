@@ -13,6 +13,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 from pdsearch.simulator.account import DEFAULT_ABILITIES, Account
 from pdsearch.simulator.auth import TokenStore
@@ -51,6 +52,9 @@ class Simulator:
         self.tokens.add_api_key(self.api_key)
         self.request_count = 0
         self.requests_by_path: Counter[str] = Counter()
+        # The ASGI app serving this simulator, set by ``create_app``; in-process clients use
+        # ``httpx.ASGITransport(app=sim.app)``.
+        self.app: Any = None
 
     def add_api_key(self, key: str, user_id: str | None = None) -> None:
         """Accept another API key: account-level, or a user key when ``user_id`` is given."""
