@@ -213,7 +213,8 @@ def _level_line(
     targets = [_target_words(t, ctx) for t in rule.targets]
     text = f"Level {number}: {when}, notify {_join(targets) if targets else 'nobody (no targets)'}."
     strategy = rule.escalation_rule_assignment_strategy
-    if strategy:
+    # PagerDuty's default (assign to everyone) goes unsaid; anything else is worth reading.
+    if strategy and strategy != "assign_to_everyone":
         text += f" Assignment: {_STRATEGY_WORDS.get(strategy, strategy.replace('_', ' '))}."
     delay = rule.escalation_delay_in_minutes
     if number < len(rules):
@@ -314,9 +315,7 @@ def restriction_words(restrictions: Sequence[Restriction], object_id: str) -> st
         elif day is not None and dur == 604800:
             items.append(f"all week, turning over {_DAY_NAMES[day - 1]} {_hhmm(start)}")
         elif day is not None:
-            end_day, end_time = divmod((day - 1) * 86400 + start + dur, 86400)
-            items.append(f"{_DAY_NAMES[day - 1]} {_hhmm(start)} to "
-                         f"{_DAY_NAMES[end_day % 7]} {_hhmm(end_time)}")
+            items.append(_span_words(day, start, dur))
     out = []
     for item in items:
         if isinstance(item, tuple):
@@ -326,6 +325,25 @@ def restriction_words(restrictions: Sequence[Restriction], object_id: str) -> st
         else:
             out.append(item)
     return _join(out)
+
+
+def _span_words(day: int, start: int, dur: int) -> str:
+    """A weekly restriction longer than a day: "Monday 09:00 to Friday 17:00 (the work week)"."""
+    begin = (day - 1) * 86400 + start
+    end_day, end_time = divmod(begin + dur, 86400)
+    text = (f"{_DAY_NAMES[day - 1]} {_hhmm(start)} to {_DAY_NAMES[end_day % 7]} "
+            f"{_hhmm(end_time)}")
+    # Name the spans people talk about: a window covering all of Saturday and Sunday is the
+    # weekend; one running from Monday to Friday is the work week.
+    week = 7 * 86400
+    covers = [(begin <= d * 86400 and (d + 1) * 86400 <= begin + dur)
+              or (begin <= d * 86400 + week and (d + 1) * 86400 + week <= begin + dur)
+              for d in range(7)]
+    if covers[5] and covers[6] and day in (5, 6, 7) and not any(covers[:4]):
+        text += " (the weekend)"
+    elif day == 1 and end_day == 4 and not covers[5]:
+        text += " (the work week)"
+    return text
 
 
 def _window(start: int, dur: int) -> str:
@@ -386,7 +404,7 @@ def _event_line(schedule_id: str, rotation: int, event: ScheduleEvent,
     local_start = _in_zone(start, tz_name)
     local_end = _in_zone(end, tz_name)
     seconds = int((end - start).total_seconds())
-    if seconds < 86400:
+    if seconds <= 86400:
         window = _window(local_start.hour * 3600 + local_start.minute * 60, seconds)
     else:
         window = (f"from {_DAY_NAMES[local_start.weekday()]} {local_start:%H:%M} to "
@@ -466,7 +484,12 @@ def _rrule_words(value: str, object_id: str) -> str:
     interval = _positive_int(parts.get("INTERVAL", "1"), object_id, "INTERVAL")
     text = single if interval == 1 else f"every {interval} {unit}s"
     if "BYDAY" in parts:
-        text += " on " + _join([_byday_words(d, object_id) for d in parts["BYDAY"].split(",")])
+        days = parts["BYDAY"].split(",")
+        text += " on " + _join([_byday_words(d, object_id) for d in days])
+        if sorted(days, key=lambda d: _RRULE_DAYS.get(d, 9)) == ["MO", "TU", "WE", "TH", "FR"]:
+            text += " (weekdays)"
+        elif sorted(days) == ["SA", "SU"]:
+            text += " (weekends)"
     if "BYMONTHDAY" in parts:
         text += f" on day {_join(parts['BYMONTHDAY'].split(','))} of the month"
     if "BYMONTH" in parts:

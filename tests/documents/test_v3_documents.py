@@ -116,6 +116,9 @@ def test_v3_rotations_events_and_members_in_words() -> None:
     [
         (["RRULE:FREQ=WEEKLY;BYDAY=MO,TU"], "weekly on Monday, Tuesday"),
         (["RRULE:FREQ=DAILY"], "daily"),
+        (["RRULE:FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR"],
+         "weekly on Monday, Tuesday, Wednesday, Thursday, Friday (weekdays)"),
+        (["RRULE:FREQ=WEEKLY;BYDAY=SU,SA"], "weekly on Sunday, Saturday (weekends)"),
         (["RRULE:FREQ=DAILY;INTERVAL=3"], "every 3 days"),
         (["RRULE:FREQ=WEEKLY;INTERVAL=2;BYDAY=FR"], "every 2 weeks on Friday"),
         (["RRULE:FREQ=MONTHLY;BYDAY=1MO"], "monthly on the first Monday"),
@@ -144,6 +147,15 @@ def test_malformed_recurrence_raises_mapping_error(lines: list[str]) -> None:
     with pytest.raises(MappingError) as caught:
         schedule_document(sched, context(sched), "c")
     assert caught.value.object_id == "PV3SHFT"
+
+
+def test_daily_event_of_a_whole_day_reads_as_a_daily_window() -> None:
+    day = event("Daily On-Call", ["RRULE:FREQ=DAILY"], rotating("UADA", "UBOB", shifts=7),
+                start="2026-03-02T08:00:00Z", end="2026-03-03T08:00:00Z")
+    sched = make_v3(rotations=[{"id": "R", "events": [day]}])
+    text = schedule_document(sched, context(sched), "c").content
+    assert "'Daily On-Call': daily, 09:00–09:00 the next day (1 day) Europe/Berlin." in text
+    assert "each covering 7 shifts" in text
 
 
 def test_event_ending_before_it_starts_is_a_mapping_error() -> None:
