@@ -22,7 +22,8 @@ Connectors (``Connector`` never holds a secret; credentials are one Fernet-encry
     update_credentials(id, **fields) -> dict[str, str]   # merges atomically; None removes
 
 Jobs (``Job``; ``to_dict()`` with ISO 8601 UTC times and ``duration_seconds``):
-    create_job(connector_id, trigger, status="queued") -> Job   # trigger manual|scheduled
+    create_job(connector_id, trigger, status="queued", error=None) -> Job
+        # trigger manual|scheduled; status "skipped" + error records a skipped scheduled run
     update_job(job_id, **fields) -> Job
         # status, counts, failures (capped at MAX_FAILURES), requests, error, progress,
         # started_at, finished_at; status running/finished stamps started_at/finished_at
@@ -36,6 +37,8 @@ Schedules (specs stored as given; ``pdsearch.scheduler`` validates):
     set_schedule(connector_id, spec)      # {"interval_minutes": n} | {"cron": s} | {"run_at": iso}
     delete_schedule(connector_id) -> bool
     list_schedules() -> list[(connector_id, spec)]
+    list_schedule_records() -> list[ScheduleRecord]  # + updated_at, last_fired_at
+    record_schedule_fired(connector_id, at=None)
 
 Permission entities (``EntityRecord``; ``to_dict()`` -> entityId, name, type, userIds,
 manualUserIds; e-mails lower-cased):
@@ -76,6 +79,7 @@ from pdsearch.store.records import (
     Connector,
     EntityRecord,
     Job,
+    ScheduleRecord,
     iso,
 )
 
@@ -97,6 +101,7 @@ __all__ = [
     "InvalidValueError",
     "Job",
     "NotFoundError",
+    "ScheduleRecord",
     "Store",
     "StoreError",
     "iso",

@@ -110,6 +110,11 @@ MIGRATIONS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
             )""",
         ),
     ),
+    (
+        # When a schedule last fired, so that a restart knows which runs it missed.
+        "0006_schedule_last_fired",
+        ("ALTER TABLE schedules ADD COLUMN last_fired_at TEXT",),
+    ),
 )
 
 

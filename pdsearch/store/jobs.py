@@ -70,9 +70,11 @@ def _normalize_failures(failures: Any) -> list[dict[str, str]]:
 
 
 class JobsMixin(StoreBase):
-    def create_job(self, connector_id: str, trigger: str, status: str = "queued") -> Job:
-        """A new job record. A job created already finished (e.g. ``skipped``) gets
-        ``finished_at`` now."""
+    def create_job(
+        self, connector_id: str, trigger: str, status: str = "queued", error: str | None = None
+    ) -> Job:
+        """A new job record. A job created already finished (e.g. ``skipped``, with ``error``
+        saying why) gets ``finished_at`` now."""
         if trigger not in JOB_TRIGGERS:
             raise InvalidValueError(f"trigger must be one of {', '.join(JOB_TRIGGERS)}.")
         if status not in JOB_STATUSES:
@@ -84,9 +86,9 @@ class JobsMixin(StoreBase):
         try:
             with self._tx() as conn:
                 conn.execute(
-                    "INSERT INTO jobs (id, connector_id, status, trigger, counts, created_at, "
-                    "started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (job_id, connector_id, status, trigger, json.dumps(empty_counts()),
+                    "INSERT INTO jobs (id, connector_id, status, trigger, counts, error, "
+                    "created_at, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (job_id, connector_id, status, trigger, json.dumps(empty_counts()), error,
                      to_db_time(now), to_db_time(started), to_db_time(finished)),
                 )
         except sqlite3.IntegrityError:

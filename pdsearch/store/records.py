@@ -148,3 +148,13 @@ class EntityRecord:
             "userIds": list(self.user_ids),
             "manualUserIds": list(self.manual_user_ids),
         }
+
+
+@dataclass(frozen=True)
+class ScheduleRecord:
+    """A persisted schedule: the spec as set, when it was set, and when it last fired."""
+
+    connector_id: str
+    spec: dict[str, Any]
+    updated_at: datetime
+    last_fired_at: datetime | None

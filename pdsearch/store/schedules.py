@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import datetime
 from typing import Any
 
 from pdsearch.store.db import StoreBase
 from pdsearch.store.errors import NotFoundError
-from pdsearch.store.records import to_db_time, utcnow
+from pdsearch.store.records import ScheduleRecord, from_db_time, to_db_time, utcnow
 
 
 class SchedulesMixin(StoreBase):
@@ -39,3 +40,27 @@ class SchedulesMixin(StoreBase):
     def list_schedules(self) -> list[tuple[str, dict[str, Any]]]:
         rows = self._read("SELECT connector_id, spec FROM schedules ORDER BY connector_id")
         return [(r[0], json.loads(r[1])) for r in rows]
+
+    def list_schedule_records(self) -> list[ScheduleRecord]:
+        """Every schedule with when it was set and when it last fired (for catching up)."""
+        rows = self._read(
+            "SELECT connector_id, spec, updated_at, last_fired_at FROM schedules "
+            "ORDER BY connector_id"
+        )
+        out = []
+        for r in rows:
+            updated = from_db_time(r["updated_at"])
+            assert updated is not None
+            out.append(
+                ScheduleRecord(r["connector_id"], json.loads(r["spec"]), updated,
+                               from_db_time(r["last_fired_at"]))
+            )
+        return out
+
+    def record_schedule_fired(self, connector_id: str, at: datetime | None = None) -> None:
+        """Remember that the connector's schedule fired (now, unless ``at`` is given)."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE schedules SET last_fired_at = ? WHERE connector_id = ?",
+                (to_db_time(at or utcnow()), connector_id),
+            )
