@@ -67,3 +67,31 @@ def weekly(day: int, start: str, seconds: int) -> dict[str, Any]:
 
 def daily(start: str, seconds: int) -> dict[str, Any]:
     return {"type": "daily_restriction", "start_time_of_day": start, "duration_seconds": seconds}
+
+
+class SimulatedAccount:
+    """A generated simulator account, read back through PagerDuty's shapes into the models."""
+
+    def __init__(self, seed: int = 7, teams: int = 12, users: int = 80, schedules: int = 30,
+                 policies: int = 24, subdomain: str = "acme") -> None:
+        from pdsearch.pagerduty.models import ScheduleV3, TeamMember
+        from pdsearch.simulator.account import Account
+
+        acc = Account.generate(seed=seed, teams=teams, users=users, schedules=schedules,
+                               policies=policies, subdomain=subdomain)
+        self.account = acc
+        self.subdomain = acc.subdomain
+        self.users = [User.model_validate(acc.render_user(i, True)) for i in acc.list_ids("users")]
+        self.teams = [Team.model_validate(acc.render_team(i)) for i in acc.list_ids("teams")]
+        self.memberships = {
+            t.id: [TeamMember.model_validate(m) for m in acc.members(t.id)] for t in self.teams
+        }
+        self.schedules = [Schedule.model_validate(acc.render_schedule(i))
+                          for i in acc.list_ids("schedules")]
+        self.schedules_v3 = [ScheduleV3.model_validate(acc.render_schedule_v3(i))
+                             for i in acc.list_ids("schedules_v3")]
+        self.policies = [
+            EscalationPolicy.model_validate(
+                acc.render_policy(i, ("services", "teams", "targets")))
+            for i in acc.list_ids("escalation_policies")
+        ]
