@@ -260,8 +260,7 @@ def _layer_line(schedule_id: str, number: int, layer: ScheduleLayer, tz: str,
     parts.append(f"Starts {start}, {end}.")
     users = [_user_words(u.user.id, ctx, u.user) for u in layer.users]
     if users:
-        numbered = ", ".join(f"{i}. {u}" for i, u in enumerate(users, start=1))
-        parts.append(f"Users in rotation order: {numbered}.")
+        parts.append(f"Users in rotation order: {_in_turn(users)}.")
     else:
         parts.append("No users in this layer.")
     if layer.restrictions:
@@ -424,7 +423,7 @@ def _event_line(schedule_id: str, rotation: int, event: ScheduleEvent,
     ]
     if strategy.type == "rotating_member_assignment_strategy":
         shifts = strategy.shifts_per_member or 1
-        numbered = ", ".join(f"{i}. {m}" for i, m in enumerate(members, start=1))
+        numbered = _in_turn(members)
         parts.append(f"Members take turns, each covering {_count(shifts, 'shift')} before the "
                      f"next takes over, in this order: {numbered or 'nobody'}.")
     else:
@@ -578,8 +577,7 @@ def _usage_lines(schedule: Schedule | ScheduleV3, ctx: AccountContext) -> list[s
         described.append(words)
     noun = "policy" if len(described) == 1 else "policies"
     return [f"Used by escalation {noun}: {_join(described)}.",
-            f"These escalation policies have {_count(total, 'escalation level')} in total "
-            f"({_count(total, 'level')})."]
+            f"These escalation policies have {_count(total, 'escalation level')} in total."]
 
 
 # --- shared helpers -----------------------------------------------------------------------
@@ -675,6 +673,12 @@ def _minutes(n: int) -> str:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _in_turn(items: Sequence[str]) -> str:
+    # "A, then B, then C" rather than a numbered list: numbers in the text would match
+    # searches for "5 levels" or "after 5 minutes" in every long rotation.
+    return ", then ".join(items)
 
 
 def _join(items: Sequence[str]) -> str:

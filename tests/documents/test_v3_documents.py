@@ -97,7 +97,7 @@ def test_v3_rotations_events_and_members_in_words() -> None:
             "Europe/Berlin.") in text
     assert "Effective from 2026-03-02 01:00 Europe/Berlin, with no end date." in text
     assert ("Members take turns, each covering 2 shifts before the next takes over, in this "
-            "order: 1. 'Ada Lovelace' <ada@example.com>, 2. 'Bob Stone' <bob@example.com>.") in text
+            "order: 'Ada Lovelace' <ada@example.com>, then 'Bob Stone' <bob@example.com>.") in text
     assert ("Rotation 2 event 'Weekend cover': every 2 weeks on Saturday, except on "
             "2026-12-26 08:00 UTC, from Saturday 09:00 to Monday 09:00 (2 days)") in text
     assert "until 2026-12-31 01:00 Europe/Berlin" in text
