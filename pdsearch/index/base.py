@@ -91,6 +91,14 @@ class SearchIndex(Protocol):
 
     def search(
         self, query: str, entities: Collection[str], limit: int = 10, offset: int = 0
-    ) -> SearchResults: ...
+    ) -> SearchResults:
+        """Visible documents matching ``query``, best first (higher ``score`` is better).
+
+        ``query`` is what a person typed: words must all match, ``"quoted phrases"`` and ``pay*``
+        prefixes work, anything else is plain text. A blank query lists every visible document
+        by title. ``snippet`` is HTML-safe: the text is escaped and hits are wrapped in
+        ``<mark>…</mark>``.
+        """
+        ...
 
     def close(self) -> None: ...
