@@ -619,6 +619,50 @@ def entities_remove_users(
 
 # --- service commands (serve, demo) ---
 
+_SERVE_AUTH_HELP = (
+    "Set PDSEARCH_API_TOKEN to a long random string, for example:\n"
+    "  export PDSEARCH_API_TOKEN=\"$(python3 -c "
+    "'import secrets; print(secrets.token_urlsafe(32))')\"\n"
+    "Clients then send it as 'Authorization: Bearer <token>'."
+)
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port to listen on.")] = 8000,
+    data_dir: DataDirOption = None,
+    log_level: Annotated[
+        str, typer.Option(help="uvicorn's log level: critical, error, warning, info, debug.")
+    ] = "info",
+) -> None:
+    """Run the service: the REST API under /api/v1 (docs at /docs) and scheduled syncs."""
+    settings = _settings(data_dir)
+    token = settings.api_token.get_secret_value().strip() if settings.api_token else ""
+    if not token:
+        _fail(
+            "No API token is configured, so the service will not start: every /api/v1 call "
+            f"is authenticated with it.\n{_SERVE_AUTH_HELP}"
+        )
+    if len(token) < 16:
+        typer.echo(
+            "Warning: PDSEARCH_API_TOKEN is shorter than 16 characters; anyone who can reach "
+            "the service could guess it. Use a long random token.",
+            err=True,
+        )
+    import uvicorn
+
+    from pdsearch.web.app import create_app
+
+    with _errors():
+        service = create_app(settings)
+    typer.echo(
+        f"pdsearch {host}:{port}: API http://{host}:{port}/api/v1, docs http://{host}:{port}/docs"
+        f", data in {settings.home}"
+    )
+    uvicorn.run(service, host=host, port=port, log_level=log_level.lower())
+
+
 
 def main() -> None:
     app()

@@ -136,3 +136,28 @@ def service() -> _Callable[..., _Any]:
             yield app, client
 
     return run
+
+
+async def wait_for_job(
+    client: _httpx.AsyncClient, job_id: str, within: float = 20.0, statuses: tuple[str, ...] = ()
+) -> dict[str, _Any]:
+    """Poll GET /api/v1/jobs/{id} until it finishes (or reaches one of ``statuses``)."""
+    import asyncio
+
+    finished = statuses or ("succeeded", "failed", "canceled", "skipped")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        resp = await client.get(f"/api/v1/jobs/{job_id}")
+        assert resp.status_code == 200, resp.text
+        job: dict[str, _Any] = resp.json()
+        if job["status"] in finished:
+            return job
+        if loop.time() > deadline:
+            raise AssertionError(f"job {job_id} still {job['status']} after {within}s: {job}")
+        await asyncio.sleep(0.05)
+
+
+@_pytest.fixture
+def job_waiter() -> _Callable[..., _Any]:
+    return wait_for_job

@@ -1,0 +1,47 @@
+"""Helpers the API routers share: looking things up with a 404, shaping records for responses."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from pdsearch.config import Settings
+from pdsearch.store import Connector, Job, NotFoundError, Store
+from pdsearch.web.errors import ApiError, not_found
+from pdsearch.web.schemas import ConnectorOut, JobOut
+
+CALLBACK_PATH = "/oauth/callback"
+
+
+def redirect_uri(settings: Settings, request: Request) -> str:
+    """The OAuth redirect URL: the configured public URL, else the URL this request came to."""
+    base = settings.public_url or str(request.base_url)
+    return base.rstrip("/") + CALLBACK_PATH
+
+
+def find_connector(store: Store, connector_id: str) -> Connector:
+    try:
+        return store.get_connector(connector_id)
+    except NotFoundError:
+        raise not_found("connector", connector_id) from None
+
+
+def find_job(store: Store, job_id: str) -> Job:
+    try:
+        return store.get_job(job_id)
+    except NotFoundError:
+        raise not_found("job", job_id) from None
+
+
+def connector_out(connector: Connector, settings: Settings, request: Request) -> ConnectorOut:
+    out = ConnectorOut(**connector.to_dict())
+    if connector.auth_type == "oauth2":
+        out.oauth_redirect_uri = redirect_uri(settings, request)
+    return out
+
+
+def job_out(job: Job) -> JobOut:
+    return JobOut(**job.to_dict())
+
+
+def conflict(code: str, message: str) -> ApiError:
+    return ApiError(409, code, message)

@@ -1,0 +1,154 @@
+"""One error shape for the whole service: ``{"error": {"code": "...", "message": "..."}}``.
+
+Every failure a client can meet goes through here: our own ``ApiError``, the store's errors,
+FastAPI's validation errors (422), Starlette's 404/405, and anything unexpected (500, logged
+with its traceback, answered without one). Messages never carry request input, so a secret sent
+in a body can never come back in an error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pdsearch.store.errors import ConflictError, InvalidValueError, NotFoundError, StoreError
+
+log = logging.getLogger(__name__)
+
+_STATUS_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    502: "bad_gateway",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """An error answered as is: an HTTP status, a stable code, a message for people."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = dict(headers or {})
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def error_response(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(error_body(code, message), status_code=status, headers=dict(headers or {}))
+
+
+def not_found(what: str, ident: str) -> ApiError:
+    return ApiError(404, "not_found", f"No {what} with id {ident!r}. List them to see which exist.")
+
+
+def describe_validation_errors(errors: Sequence[Any]) -> str:
+    """Name each bad field and what is wrong with it, never the value that was sent."""
+    parts: list[str] = []
+    for err in errors[:5]:
+        if not isinstance(err, Mapping):
+            continue
+        loc = [str(p) for p in err.get("loc", ())]
+        # "body" / "query" / "path" say where; the rest is the field path.
+        where = loc[0] if loc and loc[0] in ("body", "query", "path", "header") else ""
+        field = ".".join(p for p in (loc[1:] if where else loc) if p)
+        # Union members show up as extra path parts (e.g. "auth.api_key.api_key"); the
+        # discriminated unions we use are tagged, so keep the path as pydantic gives it.
+        msg = str(err.get("msg", "is invalid"))
+        if err.get("type") == "missing":
+            msg = "is required"
+        elif err.get("type") == "extra_forbidden":
+            msg = "is not a known field"
+        elif msg.startswith("Value error, "):
+            msg = msg.removeprefix("Value error, ")
+        if field:
+            label = f"{where} field {field!r}" if where in ("query", "path") else f"{field!r}"
+            parts.append(f"{label}: {msg}")
+        elif where == "body":
+            parts.append(f"request body: {msg}")
+        else:
+            parts.append(msg)
+    if len(errors) > 5:
+        parts.append(f"and {len(errors) - 5} more")
+    if not parts:
+        return "The request is not valid."
+    return "Invalid request: " + "; ".join(parts) + "."
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return error_response(exc.status, exc.code, exc.message, exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return error_response(422, "validation_error", describe_validation_errors(exc.errors()))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _STATUS_CODES.get(exc.status_code, "error")
+    if exc.status_code == 404:
+        message = f"Nothing at {request.url.path}. The API lives under /api/v1; see /docs."
+    elif exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}."
+    else:
+        message = str(exc.detail) if exc.detail else code.replace("_", " ")
+    return error_response(exc.status_code, code, message, exc.headers)
+
+
+async def _store_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StoreError)
+    if isinstance(exc, NotFoundError):
+        return error_response(404, "not_found", str(exc))
+    if isinstance(exc, ConflictError):
+        return error_response(409, "conflict", str(exc))
+    if isinstance(exc, InvalidValueError):
+        return error_response(422, "validation_error", str(exc))
+    return error_response(400, "bad_request", str(exc))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error answering %s %s", request.method, request.url.path)
+    return error_response(
+        500,
+        "internal_error",
+        "The service hit an unexpected error. It was logged; try again, and if it persists "
+        "look at the service's log.",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(StoreError, _store_error)
+    app.add_exception_handler(Exception, _unexpected)
