@@ -237,6 +237,12 @@ def build_trigger(
     return DateTrigger(run_date=parse_run_at(spec["run_at"]), timezone=UTC)
 
 
+def _anchor(record: ScheduleRecord) -> datetime:
+    """Where an interval counts from: the last firing, else when it was set (whole seconds,
+    so that next run times read well)."""
+    return (record.last_fired_at or record.updated_at).replace(microsecond=0)
+
+
 # --- the scheduler ---------------------------------------------------------------------------
 
 
@@ -288,7 +294,9 @@ class SyncScheduler:
         normalized = validate_spec(spec)
         self._store.get_connector(connector_id)
         self._store.set_schedule(connector_id, normalized)
-        self._add_job(connector_id, normalized, datetime.now(UTC), fire_now=False)
+        record = self._store.get_schedule_record(connector_id)
+        assert record is not None
+        self._add_job(connector_id, normalized, _anchor(record), fire_now=False)
         described = self.describe(connector_id)
         assert described is not None
         return described
@@ -309,7 +317,7 @@ class SyncScheduler:
 
     def _load(self, record: ScheduleRecord, now: datetime) -> None:
         spec = record.spec
-        anchor = max(filter(None, (record.updated_at, record.last_fired_at)))
+        anchor = _anchor(record)
         if "run_at" in spec:
             parse_run_at(spec["run_at"])
             self._add_job(record.connector_id, spec, anchor, fire_now=False)

@@ -38,6 +38,7 @@ Schedules (specs stored as given; ``pdsearch.scheduler`` validates):
     delete_schedule(connector_id) -> bool
     list_schedules() -> list[(connector_id, spec)]
     list_schedule_records() -> list[ScheduleRecord]  # + updated_at, last_fired_at
+    get_schedule_record(connector_id) -> ScheduleRecord | None
     record_schedule_fired(connector_id, at=None)
 
 Permission entities (``EntityRecord``; ``to_dict()`` -> entityId, name, type, userIds,

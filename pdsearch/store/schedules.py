@@ -12,6 +12,14 @@ from pdsearch.store.errors import NotFoundError
 from pdsearch.store.records import ScheduleRecord, from_db_time, to_db_time, utcnow
 
 
+def _row_to_record(row: sqlite3.Row) -> ScheduleRecord:
+    updated = from_db_time(row["updated_at"])
+    assert updated is not None
+    return ScheduleRecord(
+        row["connector_id"], json.loads(row["spec"]), updated, from_db_time(row["last_fired_at"])
+    )
+
+
 class SchedulesMixin(StoreBase):
     def get_schedule(self, connector_id: str) -> dict[str, Any] | None:
         rows = self._read("SELECT spec FROM schedules WHERE connector_id = ?", (connector_id,))
@@ -19,13 +27,14 @@ class SchedulesMixin(StoreBase):
 
     def set_schedule(self, connector_id: str, spec: dict[str, Any]) -> None:
         """Store the spec as given ({"interval_minutes": n} | {"cron": str} | {"run_at": ISO}),
-        replacing any earlier one. Validation is the scheduler's job."""
+        replacing any earlier one (and forgetting when that one last fired). Validation is the
+        scheduler's job."""
         try:
             with self._tx() as conn:
                 conn.execute(
                     "INSERT INTO schedules (connector_id, spec, updated_at) VALUES (?, ?, ?) "
                     "ON CONFLICT (connector_id) DO UPDATE SET spec = excluded.spec, "
-                    "updated_at = excluded.updated_at",
+                    "updated_at = excluded.updated_at, last_fired_at = NULL",
                     (connector_id, json.dumps(spec), to_db_time(utcnow())),
                 )
         except sqlite3.IntegrityError:
@@ -47,15 +56,15 @@ class SchedulesMixin(StoreBase):
             "SELECT connector_id, spec, updated_at, last_fired_at FROM schedules "
             "ORDER BY connector_id"
         )
-        out = []
-        for r in rows:
-            updated = from_db_time(r["updated_at"])
-            assert updated is not None
-            out.append(
-                ScheduleRecord(r["connector_id"], json.loads(r["spec"]), updated,
-                               from_db_time(r["last_fired_at"]))
-            )
-        return out
+        return [_row_to_record(r) for r in rows]
+
+    def get_schedule_record(self, connector_id: str) -> ScheduleRecord | None:
+        rows = self._read(
+            "SELECT connector_id, spec, updated_at, last_fired_at FROM schedules "
+            "WHERE connector_id = ?",
+            (connector_id,),
+        )
+        return _row_to_record(rows[0]) if rows else None
 
     def record_schedule_fired(self, connector_id: str, at: datetime | None = None) -> None:
         """Remember that the connector's schedule fired (now, unless ``at`` is given)."""
