@@ -25,8 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from pdsearch.simulator.account_writes import AccountWrites
+from pdsearch.simulator.errors import AccountError, NotFound
+from pdsearch.simulator.generator import IdMaker
 
 JSON = dict[str, Any]
+
+__all__ = ["Account", "AccountError", "NotFound"]
 
 KINDS = ("users", "teams", "schedules", "schedules_v3", "escalation_policies", "services")
 TEAM_ROLES = ("observer", "responder", "manager")
@@ -64,19 +68,6 @@ _REF: dict[str, tuple[str, str, str]] = {
 }
 
 
-class AccountError(ValueError):
-    """Input or a file PagerDuty would refuse; the message says what is wrong and where."""
-
-
-class NotFound(LookupError):
-    """No object of that kind has that id."""
-
-    def __init__(self, kind: str, object_id: str) -> None:
-        super().__init__(f"{kind} {object_id!r} not found")
-        self.kind = kind
-        self.object_id = object_id
-
-
 class Account(AccountWrites):
     """A whole PagerDuty account in memory. Reads are lock-free; writes hold ``self.lock``."""
 
@@ -98,7 +89,10 @@ class Account(AccountWrites):
         self.schedules: dict[str, JSON] = {}  # v2 ("schedule") and v3 ("schedule_v3")
         self.escalation_policies: dict[str, JSON] = {}
         self.services: dict[str, JSON] = {}
-        self.audit_records: list[JSON] = []  # oldest first
+        self._audit: list[
+            tuple[datetime, str, JSON]
+        ] = []  # (time, root type, record), oldest first
+        self._ids: IdMaker | None = None
         self.abilities: list[str] = list(DEFAULT_ABILITIES)
         self.lock = threading.RLock()
         self._version = 0
@@ -126,6 +120,11 @@ class Account(AccountWrites):
             else (f"{self.subdomain}.pagerduty.com")
         )
         return f"https://{host}"
+
+    @property
+    def audit_log(self) -> list[JSON]:
+        """Every audit record, oldest first."""
+        return [record for _when, _type, record in self._audit]
 
     @classmethod
     def generate(
