@@ -118,13 +118,14 @@ def policy_document(policy: EscalationPolicy, ctx: AccountContext, source: str) 
     """The document for one escalation policy."""
     name = _title(policy.name, policy.summary, policy.id)
     rules = policy.escalation_rules
-    lines = [f"Escalation policy '{name}'."]
+    lines = [f"Escalation policy '{name}' with {_count(len(rules), 'level')}."]
     if policy.description and policy.description.strip():
         lines.append(f"Description: {policy.description.strip()}")
     lines.append(f"{_count(len(rules), 'level')} of escalation. {_repeats(policy.num_loops)}")
     elapsed = 0
+    named: set[str] = set()  # users already given with their e-mail
     for index, rule in enumerate(rules):
-        lines.append(_level_line(index, rule, rules, elapsed, policy.num_loops, ctx))
+        lines.append(_level_line(index, rule, rules, elapsed, policy.num_loops, ctx, named))
         elapsed += max(rule.escalation_delay_in_minutes, 0)
     handoff = policy.on_call_handoff_notifications
     if handoff:
@@ -201,6 +202,7 @@ def _level_line(
     elapsed: int,
     loops: int,
     ctx: AccountContext,
+    named: set[str],
 ) -> str:
     number = index + 1
     if index == 0:
@@ -210,16 +212,18 @@ def _level_line(
         when = f"after {_minutes(step)}"
         if index > 1 and elapsed != step:
             when += f" ({_minutes(elapsed)} after the incident was triggered)"
-    targets = [_target_words(t, ctx) for t in rule.targets]
+    targets = [_target_words(t, ctx, named) for t in rule.targets]
     text = f"Level {number}: {when}, notify {_join(targets) if targets else 'nobody (no targets)'}."
     strategy = rule.escalation_rule_assignment_strategy
     # PagerDuty's default (assign to everyone) goes unsaid; anything else is worth reading.
     if strategy and strategy != "assign_to_everyone":
         text += f" Assignment: {_STRATEGY_WORDS.get(strategy, strategy.replace('_', ' '))}."
     delay = rule.escalation_delay_in_minutes
-    if number < len(rules):
-        text += f" Escalates to level {number + 1} after {_minutes(delay)} if not acknowledged."
-    elif loops > 0:
+    if number == len(rules) and number > 1:
+        text += f" This is the last of {_count(number, 'level')}."
+    # The delay before the next level is said once, on that level ("Level 2: after 30
+    # minutes"); only the last level's delay, the wait before a repeat, is said here.
+    if number == len(rules) and loops > 0:
         text += f" Starts again at level 1 after {_minutes(delay)} if not acknowledged."
     return text
 
@@ -231,12 +235,14 @@ def _repeats(num_loops: int) -> str:
             "escalation starts again at level 1.")
 
 
-def _target_words(target: Reference, ctx: AccountContext) -> str:
+def _target_words(target: Reference, ctx: AccountContext, named: set[str]) -> str:
     if _is_schedule(target):
         name = ctx.schedule_names.get(target.id) or target.summary or target.id
         return f"schedule '{name}'"
     if target.type in ("user", "user_reference"):
-        return f"user {_user_words(target.id, ctx, target)}"
+        words = _user_words(target.id, ctx, target, email=target.id not in named)
+        named.add(target.id)
+        return f"user {words}"
     kind = target.type.removesuffix("_reference").replace("_", " ") or "target"
     return f"{kind} '{target.summary or target.id}'"
 
@@ -258,7 +264,7 @@ def _layer_line(schedule_id: str, number: int, layer: ScheduleLayer, tz: str,
     end = (f"ends {_moment(schedule_id, f'{label} end', layer.end, tz)}" if layer.end
            else "no end date")
     parts.append(f"Starts {start}, {end}.")
-    users = [_user_words(u.user.id, ctx, u.user) for u in layer.users]
+    users = [_user_words(u.user.id, ctx, u.user, email=False) for u in layer.users]
     if users:
         parts.append(f"Users in rotation order: {_in_turn(users)}.")
     else:
@@ -417,7 +423,8 @@ def _event_line(schedule_id: str, rotation: int, event: ScheduleEvent,
     parts = [f"{label}: {recurrence}, {window} {tz_name}. Effective from {since}, {until}."]
     strategy = event.assignment_strategy
     members = [
-        _user_words(m.user_id, ctx, None) if m.type == "user_member" and m.user_id
+        _user_words(m.user_id, ctx, None, email=False)
+        if m.type == "user_member" and m.user_id
         else "an empty slot (nobody on call)"
         for m in strategy.members
     ]
@@ -587,12 +594,14 @@ def _is_schedule(target: Reference) -> bool:
     return target.type in ("schedule", "schedule_reference", "schedule_v3_reference")
 
 
-def _user_words(user_id: str, ctx: AccountContext | None, ref: Reference | None) -> str:
+def _user_words(
+    user_id: str, ctx: AccountContext | None, ref: Reference | None, *, email: bool = True
+) -> str:
+    """'Name' <e-mail>, or just 'Name' where the e-mail was already given in the document."""
     user = ctx.users.get(user_id) if ctx else None
-    if user is not None and user.name:
-        return f"'{user.name}' <{user.email}>" if user.email else f"'{user.name}'"
-    name = (ref.summary if ref else None) or (user.email if user else None) or user_id
-    if user is not None and user.email and name != user.email:
+    name = (user.name if user else None) or (ref.summary if ref else None) or (
+        user.email if user else None) or user_id
+    if email and user is not None and user.email and name != user.email:
         return f"'{name}' <{user.email}>"
     return f"'{name}'"
 

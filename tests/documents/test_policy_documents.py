@@ -81,14 +81,17 @@ def test_levels_read_with_the_delay_before_each_level() -> None:
     doc = policy_document(make_policy(), context(), "c")
     text = doc.content
     assert "Description: Wakes the payments team for card processing outages." in text
-    assert "3 levels" in text
+    assert text.startswith("Escalation policy 'Payments Escalation' with 3 levels.")
+    assert "3 levels of escalation." in text
     # escalation_delay_in_minutes is the wait before the NEXT rule fires.
     assert "Level 1: immediately, notify schedule 'Payments Primary'." in text
-    assert "Escalates to level 2 after 30 minutes if not acknowledged." in text
     assert ("Level 2: after 30 minutes, notify schedule 'Payments Primary', "
             "user 'Ada Lovelace' <ada@example.com>.") in text
     assert "Level 3: after 15 minutes (45 minutes after the incident was triggered)" in text
+    assert "This is the last of 3 levels." in text
     assert "Starts again at level 1 after 10 minutes if not acknowledged." in text
+    # A person is given with their e-mail once; later mentions use the name.
+    assert text.count("ada@example.com") == 1
     assert "Assignment: round robin" in text
 
 
