@@ -25,6 +25,7 @@ class Principal:
     scopes: frozenset[str] | None  # None: every scope
     bucket: str
     client_id: str | None = None
+    token_tail: str | None = None  # the last 4 characters, as audit records show them
 
     def allows(self, scope: str) -> bool:
         if self.scopes is None:
@@ -70,7 +71,7 @@ class TokenStore:
 
     def add_api_key(self, key: str, user_id: str | None = None) -> None:
         bucket = f"user:{user_id}" if user_id else f"key:{key}"
-        self.api_keys[key] = Principal("api_key", user_id, None, bucket)
+        self.api_keys[key] = Principal("api_key", user_id, None, bucket, token_tail=key[-4:])
 
     def revoke_api_key(self, key: str) -> None:
         self.api_keys.pop(key, None)
@@ -80,10 +81,11 @@ class TokenStore:
     ) -> str:
         token = "pdsim_at_" + secrets.token_urlsafe(24)
         if user_id is None:
-            principal = Principal("oauth_app", None, scopes, f"app:{client_id}:account", client_id)
+            bucket = f"app:{client_id}:account"
         else:
             bucket = f"app:{client_id}:user:{user_id}"
-            principal = Principal("oauth_user", user_id, scopes, bucket, client_id)
+        kind: PrincipalKind = "oauth_app" if user_id is None else "oauth_user"
+        principal = Principal(kind, user_id, scopes, bucket, client_id, token[-4:])
         self.access_tokens[token] = AccessToken(principal, self.clock() + ttl)
         return token
 

@@ -16,15 +16,6 @@ SCHEDULE_INCLUDES = {"schedule_layers", "overrides_subschedule", "final_schedule
 POLICY_INCLUDES = {"services", "teams", "targets", "escalation_rule_assignment_strategies"}
 AUDIT_TYPES = {"users", "teams", "schedules", "escalation_policies", "services", "ip_allow_lists"}
 AUDIT_ACTIONS = {"create", "update", "delete"}
-AUDIT_TYPE_OF = {
-    "user": "users",
-    "team": "teams",
-    "schedule": "schedules",
-    "schedule_v3": "schedules",
-    "escalation_policy": "escalation_policies",
-    "service": "services",
-    "ip_allow_list": "ip_allow_lists",
-}
 
 
 def require_ability(call: Call, ability: str) -> None:
@@ -117,8 +108,13 @@ async def list_team_members(call: Call) -> Reply:
     params = parse_offset(call.query)
     page, meta = offset_page(members, params)
     if include_users:
+        # The spec keeps the member a UserReference (type user_reference) even when expanded.
         page = [
-            {"user": account.render_user(m["user"]["id"], False), "role": m["role"]} for m in page
+            {
+                "user": {**account.render_user(m["user"]["id"], False), "type": "user_reference"},
+                "role": m["role"],
+            }
+            for m in page
         ]
     return Reply(200, {"members": list(page), **meta})
 
@@ -130,12 +126,26 @@ async def list_schedules(call: Call) -> Reply:
     account = call.sim.account
     layers = "schedule_layers" in _includes(call, SCHEDULE_INCLUDES)
     ids = account.list_ids("schedules", query=call.query.get("query"), team_ids=_team_filter(call))
-    return _page(call, "schedules", ids, lambda i: account.render_schedule(i, layers))
+    return _page(call, "schedules", ids, lambda i: _open_ended(account.render_schedule(i, layers)))
+
+
+def _open_ended(schedule: dict[str, Any]) -> dict[str, Any]:
+    """Leave out a layer's ``end`` when it has none.
+
+    The spec describes ``end: null`` for a layer without end but types the field as a
+    non-nullable date-time; leaving it out satisfies both readings.
+    """
+    layers = schedule.get("schedule_layers")
+    if layers:
+        schedule["schedule_layers"] = [
+            {k: v for k, v in layer.items() if not (k == "end" and v is None)} for layer in layers
+        ]
+    return schedule
 
 
 async def get_schedule(call: Call) -> Reply:
     # A v3 id is not found here (FACTS §1): render_schedule raises NotFound for it.
-    schedule = call.sim.account.render_schedule(call.params["id"], True)
+    schedule = _open_ended(call.sim.account.render_schedule(call.params["id"], True))
     try:
         since, until = render_window(
             call.query.get("since"), call.query.get("until"), datetime.now(UTC)
@@ -255,17 +265,9 @@ async def list_audit_records(call: Call) -> Reply:
         raise invalid(f"root_resource_types[] must be among {', '.join(sorted(AUDIT_TYPES))}.")
     if actions - AUDIT_ACTIONS:
         raise invalid("actions[] must be among create, update, delete.")
-    records = []
-    for record in call.sim.account.audit_records:
-        executed = parse_time(record["execution_time"])
-        if not since <= executed < until:
-            continue
-        root_type = str(record.get("root_resource", {}).get("type", ""))
-        if types and AUDIT_TYPE_OF.get(root_type.removesuffix("_reference")) not in types:
-            continue
-        if actions and record.get("action") not in actions:
-            continue
-        records.append(record)
+    records = call.sim.account.audit_records(
+        since=since, until=until, root_resource_types=types or None, actions=actions or None
+    )
     # Newest first; the timestamp in UTC sorts as text, the id breaks ties.
     records.sort(key=_audit_key, reverse=True)
     page, meta = cursor_page(records, call.query, _audit_key)

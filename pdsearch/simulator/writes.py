@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pdsearch.simulator.account_writes import Actor
 from pdsearch.simulator.api import ApiError, Call, Reply, invalid
 from pdsearch.simulator.reads import require_ability
 
@@ -22,17 +23,15 @@ async def _envelope(call: Call, key: str) -> dict[str, Any]:
     return obj
 
 
-def _id_of(result: Any) -> str:
-    if isinstance(result, str):
-        return result
-    return str(result["id"])
+def actor(call: Call) -> Actor:
+    """Who the audit record names: the calling user (if any) and how they authenticated."""
+    method = "api_token" if call.principal.kind == "api_key" else "oauth"
+    return Actor(call.principal.user_id, method, call.principal.token_tail)
 
 
 async def _create(call: Call, kind: str, key: str) -> Reply:
     obj = await _envelope(call, key)
-    account = call.sim.account
-    new_id = _id_of(account.create(kind, obj))
-    return Reply(201, {key: account.render(kind, new_id)})
+    return Reply(201, {key: call.sim.account.create(kind, obj, actor=actor(call))})
 
 
 async def _update(call: Call, kind: str, key: str) -> Reply:
@@ -40,12 +39,11 @@ async def _update(call: Call, kind: str, key: str) -> Reply:
     account = call.sim.account
     object_id = call.params["id"]
     account.get(kind, object_id)  # 404 before validating the body
-    account.update(kind, object_id, obj)
-    return Reply(200, {key: account.render(kind, object_id)})
+    return Reply(200, {key: account.update(kind, object_id, obj, actor=actor(call))})
 
 
 async def _delete(call: Call, kind: str) -> Reply:
-    call.sim.account.delete(kind, call.params["id"])
+    call.sim.account.delete(kind, call.params["id"], actor=actor(call))
     return Reply(204)
 
 
@@ -98,7 +96,9 @@ async def put_team_user(call: Call) -> Reply:
         role = body.get("role", role)
     if role not in TEAM_ROLES:
         raise invalid(f"role must be one of {', '.join(TEAM_ROLES)}.")
-    call.sim.account.add_team_member(call.params["id"], call.params["user_id"], role)
+    call.sim.account.add_team_member(
+        call.params["id"], call.params["user_id"], role, actor=actor(call)
+    )
     return Reply(204)
 
 
@@ -111,7 +111,7 @@ async def delete_team_user(call: Call) -> Reply:
         raise ApiError(
             404, 2100, "Not Found", [f"User {user_id} is not a member of team {team_id}."]
         )
-    account.remove_team_member(team_id, user_id)
+    account.remove_team_member(team_id, user_id, actor=actor(call))
     return Reply(204)
 
 
