@@ -8,7 +8,7 @@ into an ``InvalidResponse`` naming the object.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -166,3 +166,35 @@ class EscalationPolicy(PDModel):
     escalation_rules: list[EscalationRule] = Field(default_factory=list)
     services: list[Reference] = Field(default_factory=list)
     teams: list[Reference] = Field(default_factory=list)
+
+
+# --- PagerDuty client additions (issue 3): audit records ---
+
+
+class AuditFieldChange(PDModel):
+    name: str
+    value: Any = None
+    before_value: Any = None
+
+
+class AuditReferenceChange(PDModel):
+    name: str
+    added: list[Reference] = Field(default_factory=list)
+    removed: list[Reference] = Field(default_factory=list)
+
+
+class AuditDetails(PDModel):
+    resource: Reference | None = None
+    fields: list[AuditFieldChange] = Field(default_factory=list)
+    references: list[AuditReferenceChange] = Field(default_factory=list)
+
+
+class AuditRecord(PDModel):
+    """One entry of ``/audit/records`` (cursor paged, newest first)."""
+
+    id: str
+    execution_time: str
+    action: str = ""
+    root_resource: Reference | None = None
+    actors: list[Reference] = Field(default_factory=list)
+    details: AuditDetails | None = None
