@@ -12,6 +12,11 @@ term reaches FTS5 as a double-quoted string, so FTS5 only ever tokenizes it: pun
 word (``on-call``, ``a.b@x.com``) splits exactly as it did when the document was indexed, and the
 pieces must appear next to each other.
 
+Two allowances for questions typed as prose ("who is on the database schedules"): common English
+words (``STOP_WORDS``) are dropped when other words remain, and a plain word also matches its
+singular or plural (``schedules`` finds "schedule", ``policy`` finds "policies"). Quoted phrases
+are taken literally.
+
 Absurd inputs are cut down rather than rejected: at most ``MAX_QUERY_CHARS`` characters are read
 and at most ``MAX_TERMS`` terms are kept.
 """
@@ -26,6 +31,15 @@ MAX_TERMS = 32
 # A single "word" longer than this can't match anything a person wrote; cutting it keeps the
 # FTS5 expression small.
 MAX_TERM_CHARS = 200
+
+STOP_WORDS = frozenset(
+    {
+        "a", "an", "and", "are", "as", "at", "be", "by", "can", "could", "do", "does", "did", "for",
+        "from", "has", "have", "how", "i", "in", "is", "it", "its", "me", "my", "not", "of", "on",
+        "or", "our", "show", "that", "the", "their", "there", "these", "this", "to", "was", "what",
+        "when", "where", "which", "who", "whom", "whose", "why", "will", "with",
+    }
+)
 
 # unicode61's default token characters are the categories L*, N* and Co; everything else
 # separates tokens.
@@ -42,6 +56,35 @@ def has_token(text: str) -> bool:
     return any(is_token_char(ch) for ch in text)
 
 
+def _quote(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"'
+
+
+def word_forms(word: str) -> tuple[str, ...]:
+    """The singular and plural of an English word, the word first; other words alone.
+
+    Only plain ASCII words of three letters or more are folded, so names, ids and anything with
+    punctuation are matched exactly.
+    """
+    if len(word) < 3 or not word.isascii() or not word.isalpha():
+        return (word,)
+    w = word.lower()
+    forms = [word]
+    if w.endswith("ies") and len(w) > 4:
+        forms.append(word[:-3] + "y")
+    elif w.endswith(("sses", "xes", "zes", "ches", "shes")):
+        forms.append(word[:-2])
+    elif w.endswith("s") and not w.endswith(("ss", "us", "is")):
+        forms.append(word[:-1])
+    elif w.endswith("y") and w[-2] not in "aeiou":
+        forms.append(word[:-1] + "ies")
+    elif w.endswith(("s", "x", "z", "ch", "sh")):
+        forms.append(word + "es")
+    else:
+        forms.append(word + "s")
+    return tuple(forms)
+
+
 @dataclass(frozen=True)
 class Term:
     """One search term: a word or a quoted phrase, optionally a prefix."""
@@ -51,8 +94,14 @@ class Term:
     prefix: bool = False
 
     def fts(self) -> str:
-        quoted = '"' + self.text.replace('"', '""') + '"'
-        return quoted + " *" if self.prefix else quoted
+        if self.prefix:
+            return _quote(self.text) + " *"
+        if self.phrase:
+            return _quote(self.text)
+        forms = word_forms(self.text)
+        if len(forms) == 1:
+            return _quote(forms[0])
+        return "(" + " OR ".join(_quote(f) for f in forms) + ")"
 
 
 @dataclass(frozen=True)
@@ -68,11 +117,12 @@ class ParsedQuery:
     terms: tuple[Term, ...]
     blank: bool
 
-    def fts(self) -> str | None:
-        """The FTS5 expression ANDing every term, or None when there is nothing to match."""
+    def fts(self, *, any_term: bool = False) -> str | None:
+        """The FTS5 expression requiring every term (or, with ``any_term``, at least one), or
+        None when there is nothing to match."""
         if not self.terms:
             return None
-        return " AND ".join(term.fts() for term in self.terms)
+        return (" OR " if any_term else " AND ").join(term.fts() for term in self.terms)
 
 
 def _clean(raw: str) -> str:
@@ -139,7 +189,8 @@ def parse_query(raw: str) -> ParsedQuery:
             term = _term(word.rstrip("*") if prefix else word, phrase=False, prefix=prefix)
         if term is not None and term not in terms:
             terms.append(term)
-    return ParsedQuery(terms=tuple(terms), blank=False)
+    meaningful = [t for t in terms if t.phrase or t.prefix or t.text.lower() not in STOP_WORDS]
+    return ParsedQuery(terms=tuple(meaningful or terms), blank=False)
 
 
 def to_fts(raw: str) -> str | None:

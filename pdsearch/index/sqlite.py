@@ -355,9 +355,10 @@ class SqliteIndex:
     ) -> SearchResults:
         """Documents visible to ``entities`` that match ``query``, best first.
 
-        A blank query lists every visible document by title (score 0). A query with no searchable
-        characters matches nothing. An empty entity set sees nothing. Snippets are HTML-safe, with
-        hits in ``<mark>``.
+        Documents holding every term are preferred; when there are none, documents holding any
+        term are ranked instead. A blank query lists every visible document by title (score 0).
+        A query with no searchable characters matches nothing. An empty entity set sees nothing.
+        Snippets are HTML-safe, with hits in ``<mark>``.
         """
         if isinstance(entities, str):
             raise TypeError("entities must be a collection of entity ids, not one string")
@@ -369,10 +370,15 @@ class SqliteIndex:
         offset = max(0, offset)
         acl = acl_expression(allowed)
         user = parsed.fts()
-        match = acl if user is None else "{title content} : (" + user + ") AND " + acl
+        match = acl if user is None else _restricted(user, acl)
         try:
             with self._read() as conn:
                 total = int(conn.execute(_COUNT_SQL, (match,)).fetchone()[0])
+                if total == 0 and len(parsed.terms) > 1:
+                    # Nothing has every word: rank what has some of them, as a person typing a
+                    # question expects, rather than answer "no results".
+                    match = _restricted(parsed.fts(any_term=True) or "", acl)
+                    total = int(conn.execute(_COUNT_SQL, (match,)).fetchone()[0])
                 if total == 0 or limit == 0 or offset >= total:
                     return SearchResults(total=total, hits=[])
                 if user is None:
@@ -400,10 +406,15 @@ class SqliteIndex:
         """The EXPLAIN QUERY PLAN lines of the search statement (tests pin the fast plan)."""
         parsed = parse_query(query)
         user = parsed.fts() or '"x"'
-        match = "{title content} : (" + user + ") AND " + acl_expression(set(entities) or {""})
+        match = _restricted(user, acl_expression(set(entities) or {""}))
         with self._read() as conn:
             rows = conn.execute("EXPLAIN QUERY PLAN " + _SEARCH_SQL, (match, 10, 0)).fetchall()
         return [str(r[3]) for r in rows]
+
+
+def _restricted(user: str, acl: str) -> str:
+    """The user's expression, kept to the text columns, ANDed with the access filter."""
+    return "{title content} : (" + user + ") AND " + acl
 
 
 def _document(row: Sequence[str]) -> Document:

@@ -247,14 +247,48 @@ def test_punctuated_words_match_as_indexed(index: SearchIndex) -> None:
 
 
 def test_operators_are_plain_text(index: SearchIndex) -> None:
-    index.upsert([doc(1, "Payments", "alpha"), doc(2, "Database", "beta")])
-    # As FTS5 syntax these would match both documents or fail; as text, no document has "or".
-    assert index.search("payments OR database", {"acme"}).total == 0
-    assert index.search("payments NOT database", {"acme"}).total == 0
+    index.upsert(
+        [doc(1, "Payments", "alpha"), doc(2, "Database", "beta"), doc(3, "Payments database")]
+    )
+    # As FTS5 syntax, OR would match all three and NOT would exclude the third.
+    assert ids(index.search("payments OR database", {"acme"})) == {"schedule:P3"}
+    assert ids(index.search("payments NOT database", {"acme"})) == {"schedule:P3"}
+    assert ids(index.search("payments AND database", {"acme"})) == {"schedule:P3"}
+    # A column filter would find document 2; as text it is the phrase "title database".
     assert index.search("title:database", {"acme"}).total == 0
-    assert ids(index.search("title : payments", {"acme"})) == set()
-    index.upsert([doc(3, "Title Payments", "x")])
-    assert ids(index.search("title:payments", {"acme"})) == {"schedule:P3"}
+    index.upsert([doc(4, "Title Database", "x")])
+    assert ids(index.search("title:database", {"acme"})) == {"schedule:P4"}
+
+
+def test_singular_and_plural_match_each_other(index: SearchIndex) -> None:
+    index.upsert(
+        [
+            doc(1, "Payments", "3 levels; used by 2 escalation policies"),
+            doc(2, "Database", "1 level; used by the escalation policy Storage"),
+        ]
+    )
+    both = {"schedule:P1", "schedule:P2"}
+    assert ids(index.search("policy", {"acme"})) == both
+    assert ids(index.search("policies", {"acme"})) == both
+    assert ids(index.search("level", {"acme"})) == both
+    assert ids(index.search("payment", {"acme"})) == {"schedule:P1"}
+    # Quoted phrases are literal.
+    assert ids(index.search('"policies"', {"acme"})) == {"schedule:P1"}
+
+
+def test_a_question_finds_documents_with_its_words(index: SearchIndex) -> None:
+    index.upsert(
+        [
+            doc(1, "Database Primary", "weekly rotation: Ada Lovelace, Grace Hopper"),
+            doc(2, "Payments Primary", "daily rotation: Alan Turing"),
+            doc(3, "Database Secondary", "weekly rotation: Alan Turing"),
+        ]
+    )
+    res = index.search("who is on the database primary schedule", {"acme"})
+    assert res.hits[0].id == "schedule:P1"
+    assert ids(res) == {"schedule:P1", "schedule:P2", "schedule:P3"} and res.total == 3
+    # Every visible document with all words beats those with some of them.
+    assert ids(index.search("database primary", {"acme"})) == {"schedule:P1"}
 
 
 def test_blank_query_lists_visible_documents_by_title(index: SearchIndex) -> None:

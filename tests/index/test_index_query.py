@@ -8,11 +8,44 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pdsearch.index.query import MAX_TERMS, Term, parse_query, to_fts
+from pdsearch.index.query import MAX_TERMS, Term, parse_query, to_fts, word_forms
 
 
 def test_words_become_quoted_terms_anded() -> None:
-    assert to_fts("payments primary") == '"payments" AND "primary"'
+    assert to_fts("ab PQ9K7I8 x-y") == '"ab" AND "PQ9K7I8" AND "x-y"'
+    assert to_fts("ab cd", ) == '"ab" AND "cd"'
+    assert parse_query("ab cd").fts(any_term=True) == '"ab" OR "cd"'
+
+
+@pytest.mark.parametrize(
+    ("word", "forms"),
+    [
+        ("schedule", ("schedule", "schedules")),
+        ("schedules", ("schedules", "schedule")),
+        ("policy", ("policy", "policies")),
+        ("Policies", ("Policies", "Policy")),
+        ("day", ("day", "days")),
+        ("boxes", ("boxes", "box")),
+        ("box", ("box", "boxes")),
+        ("class", ("class", "classes")),
+        ("status", ("status", "statuses")),
+        ("on", ("on",)),
+        ("PQ9K7I8", ("PQ9K7I8",)),
+        ("zürich", ("zürich",)),
+    ],
+)
+def test_word_forms(word: str, forms: tuple[str, ...]) -> None:
+    assert word_forms(word) == forms
+
+
+def test_plain_words_match_singular_and_plural() -> None:
+    assert to_fts("levels") == '("levels" OR "level")'
+
+
+def test_stop_words_dropped_unless_nothing_else_remains() -> None:
+    assert [t.text for t in parse_query("who is on the database").terms] == ["database"]
+    assert [t.text for t in parse_query("the who").terms] == ["the", "who"]
+    assert [t.text for t in parse_query('"the who" is').terms] == ["the who"]
 
 
 def test_phrases_and_prefixes() -> None:
@@ -29,13 +62,14 @@ def test_phrases_and_prefixes() -> None:
     ("raw", "expected"),
     [
         ("OR", '"OR"'),
-        ("a OR b", '"a" AND "OR" AND "b"'),
+        ("ab OR cd", '"ab" AND "cd"'),
+        ("ab NEAR cd", '"ab" AND ("NEAR" OR "NEARs") AND "cd"'),
         ("NEAR(a b)", '"NEAR(a" AND "b)"'),
         ("title:foo", '"title:foo"'),
         ("sys_racl:x", '"sys_racl:x"'),
         ("-a +b ^c", '"-a" AND "+b" AND "^c"'),
-        ('say "hi', '"say" AND "hi"'),
-        ('a"b', '"a" AND "b"'),
+        ('xy "hi', '"xy" AND "hi"'),
+        ('x"y', '"x" AND "y"'),
         ("a*b", '"a*b"'),
     ],
 )
@@ -52,7 +86,7 @@ def test_blank_and_unsearchable_inputs() -> None:
 
 
 def test_control_characters_separate_words() -> None:
-    assert to_fts("pay\x00ments") == '"pay" AND "ments"'
+    assert to_fts("ab\x00cd") == '"ab" AND "cd"'
 
 
 def test_duplicates_dropped_and_absurd_inputs_capped() -> None:
