@@ -126,10 +126,10 @@ async def list_schedules(call: Call) -> Reply:
     account = call.sim.account
     layers = "schedule_layers" in _includes(call, SCHEDULE_INCLUDES)
     ids = account.list_ids("schedules", query=call.query.get("query"), team_ids=_team_filter(call))
-    return _page(call, "schedules", ids, lambda i: _open_ended(account.render_schedule(i, layers)))
+    return _page(call, "schedules", ids, lambda i: open_ended(account.render_schedule(i, layers)))
 
 
-def _open_ended(schedule: dict[str, Any]) -> dict[str, Any]:
+def open_ended(schedule: dict[str, Any]) -> dict[str, Any]:
     """Leave out a layer's ``end`` when it has none.
 
     The spec describes ``end: null`` for a layer without end but types the field as a
@@ -145,7 +145,7 @@ def _open_ended(schedule: dict[str, Any]) -> dict[str, Any]:
 
 async def get_schedule(call: Call) -> Reply:
     # A v3 id is not found here (FACTS §1): render_schedule raises NotFound for it.
-    schedule = _open_ended(call.sim.account.render_schedule(call.params["id"], True))
+    schedule = open_ended(call.sim.account.render_schedule(call.params["id"], True))
     try:
         since, until = render_window(
             call.query.get("since"), call.query.get("until"), datetime.now(UTC)

@@ -10,7 +10,7 @@ from typing import Any
 
 from pdsearch.simulator.account_writes import Actor
 from pdsearch.simulator.api import ApiError, Call, Reply, invalid
-from pdsearch.simulator.reads import require_ability
+from pdsearch.simulator.reads import open_ended, require_ability
 
 TEAM_ROLES = ("observer", "responder", "manager")
 
@@ -31,7 +31,7 @@ def actor(call: Call) -> Actor:
 
 async def _create(call: Call, kind: str, key: str) -> Reply:
     obj = await _envelope(call, key)
-    return Reply(201, {key: call.sim.account.create(kind, obj, actor=actor(call))})
+    return Reply(201, {key: _shaped(kind, call.sim.account.create(kind, obj, actor=actor(call)))})
 
 
 async def _update(call: Call, kind: str, key: str) -> Reply:
@@ -39,7 +39,11 @@ async def _update(call: Call, kind: str, key: str) -> Reply:
     account = call.sim.account
     object_id = call.params["id"]
     account.get(kind, object_id)  # 404 before validating the body
-    return Reply(200, {key: account.update(kind, object_id, obj, actor=actor(call))})
+    return Reply(200, {key: _shaped(kind, account.update(kind, object_id, obj, actor=actor(call)))})
+
+
+def _shaped(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+    return open_ended(obj) if kind == "schedules" else obj
 
 
 async def _delete(call: Call, kind: str) -> Reply:

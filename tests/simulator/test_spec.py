@@ -198,3 +198,107 @@ def test_scope_table_is_the_specs(raw_spec: dict[str, Any]) -> None:
         if isinstance(op, dict) and "x-pd-requires-scope" in op
     }
     assert spec_scopes <= VALID_SCOPES
+
+
+async def test_write_answers_match_the_spec(check: Checker, sim: Any) -> None:
+    account = sim.account
+    owner = account.users[account.owner_id]
+    user_ids = [u for u in account.users if u != account.owner_id][:2]
+    team = await check.call(
+        "POST",
+        "/teams",
+        json={"team": {"type": "team", "name": "Spec Team", "description": "Spec checks"}},
+        expect=201,
+    )
+    team_id = team.json()["team"]["id"]
+    await check.call(
+        "PUT", f"/teams/{team_id}", json={"team": {"description": "Checked"}}, expect=200
+    )
+    await check.call(
+        "PUT", f"/teams/{team_id}/users/{user_ids[0]}", json={"role": "manager"}, expect=204
+    )
+    await check.call("DELETE", f"/teams/{team_id}/users/{user_ids[0]}", expect=204)
+    user = await check.call(
+        "POST",
+        "/users",
+        headers={"From": owner["email"]},
+        json={
+            "user": {
+                "type": "user",
+                "name": "Grace Hopper",
+                "email": "grace.hopper@example.com",
+                "role": "user",
+                "time_zone": "America/New_York",
+                # Given: the account stores a missing one as null, which the spec forbids.
+                "description": "Wrote the first compiler",
+                "job_title": "Rear Admiral",
+            }
+        },
+        expect=201,
+    )
+    new_user = user.json()["user"]["id"]
+    await check.call(
+        "PUT", f"/users/{new_user}", json={"user": {"job_title": "Admiral"}}, expect=200
+    )
+    schedule = await check.call(
+        "POST",
+        "/schedules",
+        json={
+            "schedule": {
+                "type": "schedule",
+                "name": "Spec Rotation",
+                "time_zone": "UTC",
+                "description": "Checked against the spec",
+                "schedule_layers": [
+                    {
+                        "name": "Layer 1",
+                        "start": "2026-01-05T00:00:00Z",
+                        "rotation_virtual_start": "2026-01-05T00:00:00Z",
+                        "rotation_turn_length_seconds": 86400,
+                        "users": [{"user": {"id": u, "type": "user_reference"}} for u in user_ids],
+                    }
+                ],
+            }
+        },
+        expect=201,
+    )
+    schedule_id = schedule.json()["schedule"]["id"]
+    await check.call(
+        "PUT", f"/schedules/{schedule_id}", json={"schedule": {"name": "Spec 2"}}, expect=200
+    )
+    policy = await check.call(
+        "POST",
+        "/escalation_policies",
+        json={
+            "escalation_policy": {
+                "type": "escalation_policy",
+                "name": "Spec escalation",
+                "description": "Checked against the spec",
+                "escalation_rules": [
+                    {
+                        "escalation_delay_in_minutes": 30,
+                        "targets": [{"id": schedule_id, "type": "schedule_reference"}],
+                    }
+                ],
+            }
+        },
+        expect=201,
+    )
+    policy_id = policy.json()["escalation_policy"]["id"]
+    await check.call(
+        "PUT",
+        f"/escalation_policies/{policy_id}",
+        json={"escalation_policy": {"num_loops": 2}},
+        expect=200,
+    )
+    await check.call("DELETE", f"/escalation_policies/{policy_id}", expect=204)
+    await check.call("DELETE", f"/schedules/{schedule_id}", expect=204)
+    await check.call("DELETE", f"/users/{new_user}", expect=204)
+    await check.call("DELETE", f"/teams/{team_id}", expect=204)
+    await check.call("POST", "/users", json={"user": {"name": "No From"}}, expect=400)
+    await check.call("PUT", "/schedules/PNOSUCH", json={"schedule": {}}, expect=404)
+    # Every write left an audit record, and they read back in the spec's shape.
+    records = await check.call("GET", "/audit/records", params={"limit": 100}, expect=200)
+    actions = {(r["root_resource"]["type"], r["action"]) for r in records.json()["records"]}
+    assert ("escalation_policy_reference", "delete") in actions
+    assert ("team_reference", "create") in actions
