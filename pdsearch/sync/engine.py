@@ -71,6 +71,8 @@ class EntityStore(Protocol):
 
     def replace_derived_entities(self, connector_id: str, entities: Sequence[Any]) -> None: ...
 
+    def update_connector(self, connector_id: str, **changes: Any) -> Any: ...
+
 
 class SyncConnector(Protocol):
     """The part of ``pdsearch.store.Connector`` the engine needs."""
@@ -131,6 +133,7 @@ async def full_sync(
     started = time.monotonic()
     requests_before = client.requests_made
     status, error, swept = SUCCEEDED, None, False
+    cause: BaseException | None = None
     try:
         snapshot = _Snapshot()
         await _read_identity(client, store, connector, snapshot, job)
@@ -142,7 +145,7 @@ async def full_sync(
     except SyncCanceled:
         status, error = CANCELED, "The sync was canceled. Nothing was deleted."
     except ListingFailed as exc:
-        status = FAILED
+        status, cause = FAILED, exc.__cause__
         error = f"{exc} Nothing was deleted; the index keeps its previous documents."
     finally:
         job.reporter.flush()
@@ -154,6 +157,7 @@ async def full_sync(
         duration_seconds=time.monotonic() - started,
         error=error,
         swept=swept,
+        cause=cause,
     )
     log.info(
         "sync of connector %s %s: %s, %d requests",
@@ -193,6 +197,8 @@ async def _read_identity(
             subdomain = (await client.account_info()).subdomain
         except PagerDutyError as exc:
             raise ListingFailed(f"Reading the PagerDuty account failed: {exc}") from exc
+        # Remembered, so later syncs skip the requests that found it.
+        store.update_connector(connector.id, subdomain=subdomain)
     snapshot.subdomain = subdomain
     try:
         snapshot.teams = await _collect("teams", client.teams(), job)

@@ -81,6 +81,8 @@ class JobResult:
     error: str | None = None
     #: True when the sweep ran; False when deletions were skipped (failure or cancel).
     swept: bool = False
+    #: The PagerDuty error behind a failure, for callers that react to its kind (not serialized).
+    cause: BaseException | None = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -20,16 +20,19 @@ from typing import Any, Final
 
 import httpx
 
+from pdsearch import scheduler
 from pdsearch.index.base import SearchIndex
 from pdsearch.pagerduty.client import PagerDutyClient
+from pdsearch.pagerduty.errors import AuthenticationError, OAuthError, ScopeError
 from pdsearch.store import Store, StoreError
 from pdsearch.store.records import Connector, Job
-from pdsearch.sync.connection import ConnectorError, client_for
+from pdsearch.sync.connection import ConnectorError, client_for, explain
 from pdsearch.sync.engine import full_sync
 from pdsearch.sync.progress import (
     CANCELED,
     FAILED,
     RUNNING,
+    SUCCEEDED,
     JobResult,
     Progress,
     ProgressCallback,
@@ -50,8 +53,12 @@ SHUTDOWN_ERROR: Final = "The service stopped during the sync, so the sync was ca
 CANCELED_ERROR: Final = "The sync was canceled. Nothing was deleted."
 
 
-class SyncAlreadyRunning(Exception):
-    """A sync of this connector is already queued or running."""
+class SyncAlreadyRunning(scheduler.SyncAlreadyRunning):
+    """A sync of this connector is already queued or running.
+
+    A kind of the scheduler's ``SyncAlreadyRunning``, so the scheduler records an overlapping run
+    as skipped without being told about this class.
+    """
 
     def __init__(self, connector_id: str, job_id: str, message: str | None = None) -> None:
         super().__init__(
@@ -216,7 +223,7 @@ class SyncService:
                     client, self.index, self.store, connector, cancel=run.cancel,
                     on_progress=progress,
                 )
-            return self._finish(run, result)
+            return self._finish(run, result, connector)
         except asyncio.CancelledError:
             error = SHUTDOWN_ERROR if run.shutting_down else CANCELED_ERROR
             self._finish_early(run, CANCELED, error)
@@ -260,7 +267,8 @@ class SyncService:
         except Exception:  # a progress write must never break the sync
             log.warning("could not record progress of job %s", run.job_id, exc_info=True)
 
-    def _finish(self, run: _Running, result: JobResult) -> Job:
+    def _finish(self, run: _Running, result: JobResult, connector: Connector) -> Job:
+        self._reflect_on_connector(result, connector)
         return self.store.update_job(
             run.job_id,
             status=result.status,
@@ -271,6 +279,16 @@ class SyncService:
             progress={**_progress_dict(run), "swept": result.swept,
                       "duration_seconds": round(result.duration_seconds, 3)},
         )
+
+    def _reflect_on_connector(self, result: JobResult, connector: Connector) -> None:
+        """A sync proves or disproves the credentials: show it on the connector."""
+        try:
+            if isinstance(result.cause, AuthenticationError | ScopeError | OAuthError):
+                self.store.set_status(connector.id, "error", error=explain(result.cause, connector))
+            elif result.status == SUCCEEDED and connector.status != "connected":
+                self.store.set_status(connector.id, "connected", error=None)
+        except StoreError:
+            log.warning("could not update the status of connector %s", connector.id)
 
     def _finish_early(self, run: _Running, status: str, error: str) -> Job:
         fields: dict[str, Any] = {
