@@ -163,9 +163,21 @@ class SqliteIndex:
         self._conns_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._closed = False
-        conn = self._conn()
-        conn.execute("PRAGMA journal_mode = WAL")
-        self._migrate(conn)
+        try:
+            self._conn().execute("PRAGMA journal_mode = WAL")
+            self._migrate()
+        except sqlite3.OperationalError:
+            self.close()
+            raise
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise SqliteIndexError(
+                f"{self.path} is not a usable pdsearch search index ({exc}). Move it away or "
+                "delete it; the next sync rebuilds the index."
+            ) from exc
+        except BaseException:
+            self.close()
+            raise
 
     # -- connections and transactions -------------------------------------------------------
 
@@ -215,7 +227,7 @@ class SqliteIndex:
         finally:
             conn.execute("COMMIT")
 
-    def _migrate(self, conn: _Connection) -> None:
+    def _migrate(self) -> None:
         with self._write() as c:
             version = c.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
@@ -225,6 +237,12 @@ class SqliteIndex:
                     "file and sync again to rebuild it."
                 )
             if version == 0:
+                tables = [r[0] for r in c.execute("SELECT name FROM sqlite_master")]
+                if tables:
+                    raise SqliteIndexError(
+                        f"{self.path} already holds other tables ({', '.join(tables[:5])}) and "
+                        "is not a pdsearch search index; give the index a file of its own."
+                    )
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         c.execute(statement)

@@ -17,6 +17,7 @@ from pdsearch.index.sqlite import (
     IndexClosedError,
     IndexSchemaError,
     SqliteIndex,
+    SqliteIndexError,
     entity_token,
 )
 
@@ -83,6 +84,24 @@ def test_a_newer_schema_is_refused_with_advice(tmp_path: Path) -> None:
         raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(IndexSchemaError, match="delete the file and sync again"):
         SqliteIndex(path)
+
+
+def test_a_file_that_is_not_a_database_is_refused_with_advice(tmp_path: Path) -> None:
+    path = tmp_path / "index.db"
+    path.write_bytes(b"this is not SQLite" * 100)
+    with pytest.raises(SqliteIndexError, match="delete it; the next sync rebuilds"):
+        SqliteIndex(path)
+
+
+def test_another_applications_database_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    with sqlite3.connect(path) as raw:
+        raw.execute("CREATE TABLE connectors (id TEXT)")
+    with pytest.raises(SqliteIndexError, match="file of its own"):
+        SqliteIndex(path)
+    with sqlite3.connect(path) as raw:
+        names = {r[0] for r in raw.execute("SELECT name FROM sqlite_master")}
+    assert names == {"connectors"}
 
 
 def test_memory_path_is_refused(tmp_path: Path) -> None:
