@@ -24,13 +24,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pdsearch.simulator.account_writes import AccountWrites
+from pdsearch.simulator.account_writes import AccountWrites, Actor, AuditTrail
 from pdsearch.simulator.errors import AccountError, NotFound
 from pdsearch.simulator.generator import IdMaker
 
 JSON = dict[str, Any]
 
-__all__ = ["Account", "AccountError", "NotFound"]
+__all__ = ["Account", "AccountError", "Actor", "AuditTrail", "NotFound"]
 
 KINDS = ("users", "teams", "schedules", "schedules_v3", "escalation_policies", "services")
 TEAM_ROLES = ("observer", "responder", "manager")
@@ -89,9 +89,7 @@ class Account(AccountWrites):
         self.schedules: dict[str, JSON] = {}  # v2 ("schedule") and v3 ("schedule_v3")
         self.escalation_policies: dict[str, JSON] = {}
         self.services: dict[str, JSON] = {}
-        self._audit: list[
-            tuple[datetime, str, JSON]
-        ] = []  # (time, root type, record), oldest first
+        self.audit_records = AuditTrail()  # oldest first; call it to query, newest first
         self._ids: IdMaker | None = None
         self.abilities: list[str] = list(DEFAULT_ABILITIES)
         self.lock = threading.RLock()
@@ -120,11 +118,6 @@ class Account(AccountWrites):
             else (f"{self.subdomain}.pagerduty.com")
         )
         return f"https://{host}"
-
-    @property
-    def audit_log(self) -> list[JSON]:
-        """Every audit record, oldest first."""
-        return [record for _when, _type, record in self._audit]
 
     @classmethod
     def generate(
@@ -192,7 +185,8 @@ class Account(AccountWrites):
 
     def _decorate(self, kind: str, obj: JSON) -> JSON:
         _ref_type, api_path, web_path = _REF[kind]
-        out = dict(obj)
+        # Unset optional fields are left out: the spec types most of them as non-nullable.
+        out = {k: v for k, v in obj.items() if v is not None}
         out["summary"] = obj.get("name")
         out["self"] = f"{self.api_url}/{api_path}/{obj['id']}"
         out["html_url"] = f"{self.web_url}/{web_path}/{obj['id']}"
@@ -372,7 +366,9 @@ class Account(AccountWrites):
         return out
 
     def _render_layer(self, layer: JSON) -> JSON:
-        out = dict(layer)
+        # A layer without end has no ``end``: PagerDuty documents null, the spec's type is a
+        # non-nullable date-time; leaving it out satisfies both readings.
+        out = {k: v for k, v in layer.items() if v is not None}
         out["users"] = [{"user": self.ref("users", u["user"]["id"])} for u in layer["users"]]
         out["restrictions"] = [dict(r) for r in layer.get("restrictions", [])]
         return out

@@ -86,7 +86,7 @@ class AccountWrites:
         def render(self, kind: str, object_id: str) -> JSON: ...
         def _touch(self) -> None: ...
 
-    _audit: list[tuple[datetime, str, JSON]]
+    audit_records: AuditTrail
     _ids: IdMaker | None
 
     # ------------------------------------------------------------------ ids
@@ -417,9 +417,33 @@ class AccountWrites:
             "action": action,
             "details": details,
         }
-        self._audit.append((now, AUDIT_TYPES[kind], record))
+        self.audit_records.add(now, AUDIT_TYPES[kind], record)
 
-    def audit_records(
+
+class AuditTrail(list[JSON]):
+    """The account's audit records, oldest first; call it to query them, newest first.
+
+    ``account.audit_records`` is one: iterate it for every record, or call
+    ``account.audit_records(since, until, root_resource_types, actions, resource_id)``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._meta: dict[str, tuple[datetime, str]] = {}
+
+    def add(self, when: datetime, root_type: str, record: JSON) -> None:
+        self._meta[record["id"]] = (when, root_type)
+        self.append(record)
+
+    def _meta_of(self, record: JSON) -> tuple[datetime, str]:
+        meta = self._meta.get(record["id"])
+        if meta is None:
+            when = datetime.fromisoformat(str(record["execution_time"]).replace("Z", "+00:00"))
+            ref_type = str(record["root_resource"]["type"]).removesuffix("_reference")
+            meta = (when, _ROOT_TYPE_OF.get(ref_type, ref_type))
+        return meta
+
+    def __call__(
         self,
         since: datetime | None = None,
         until: datetime | None = None,
@@ -427,13 +451,15 @@ class AccountWrites:
         actions: Iterable[str] | None = None,
         resource_id: str | None = None,
     ) -> list[JSON]:
-        """Audit records, newest first: ``since`` inclusive, ``until`` exclusive, filtered by
-        root resource type (``users``, ``teams``, ``schedules``, ``escalation_policies``,
-        ``services``), action (``create``, ``update``, ``delete``) and root resource id."""
+        """Records newest first: ``since`` inclusive, ``until`` exclusive (aware datetimes),
+        filtered by root resource type (``users``, ``teams``, ``schedules``,
+        ``escalation_policies``, ``services``), action (``create``, ``update``, ``delete``) and
+        root resource id (for the per-resource audit endpoints)."""
         types = set(root_resource_types) if root_resource_types is not None else None
         wanted = set(actions) if actions is not None else None
         out: list[JSON] = []
-        for when, root_type, record in reversed(self._audit):
+        for record in reversed(self):
+            when, root_type = self._meta_of(record)
             if since is not None and when < since:
                 continue
             if until is not None and when >= until:
@@ -446,6 +472,16 @@ class AccountWrites:
                 continue
             out.append(record)
         return out
+
+
+_ROOT_TYPE_OF = {
+    "user": "users",
+    "team": "teams",
+    "schedule": "schedules",
+    "schedule_v3": "schedules",
+    "escalation_policy": "escalation_policies",
+    "service": "services",
+}
 
 
 def _text(value: Any) -> str | None:
