@@ -38,6 +38,19 @@ def sim() -> _SimAny:
 
 
 @_sim_pytest.fixture
+async def sim_http(sim: _SimAny) -> _SimAny:
+    """An httpx client on ``sim`` (in-process) that sends its API key."""
+    import httpx
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=sim.app),
+        base_url="http://sim.test",
+        headers={"Authorization": f"Token token={sim.api_key}"},
+    ) as client:
+        yield client
+
+
+@_sim_pytest.fixture
 def sim_server() -> _SimIterator[_SimAny]:
     from pdsearch.simulator.server import SimulatorServer
 
