@@ -268,6 +268,7 @@ async def test_connect_names_the_account_or_the_cause(service, api_settings, pd_
         assert "authoriz" in assert_error(resp, 409, "oauth_authorization_required")
 
 
+@pytest.mark.slow  # the client retries a refused connection with backoff before giving up
 async def test_connect_reports_unreachable_pagerduty(service, api_settings, pd_sim) -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)

@@ -1,0 +1,163 @@
+"""Documents, permission entities and search through HTTP, after a real sync of the simulator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+
+def assert_error(resp: httpx.Response, status: int, code: str) -> str:
+    assert resp.status_code == status, resp.text
+    assert resp.json()["error"]["code"] == code
+    return str(resp.json()["error"]["message"])
+
+
+@pytest.fixture
+async def synced(service, api_settings, pd_sim, job_waiter):  # type: ignore[no-untyped-def]
+    async with service(api_settings, pd_sim.transport) as (_, client):
+        resp = await client.post(
+            "/api/v1/connectors",
+            json={
+                "name": "Acme",
+                "auth": {"type": "api_key", "api_key": pd_sim.api_key},
+                "base_url": pd_sim.base_url,
+            },
+        )
+        cid = resp.json()["id"]
+        job_id = (await client.post(f"/api/v1/connectors/{cid}/sync")).json()["job_id"]
+        assert (await job_waiter(client, job_id))["status"] == "succeeded"
+        yield client, cid
+
+
+def account(pd_sim: Any) -> Any:
+    return pd_sim.simulator.account
+
+
+def admin_email(pd_sim: Any) -> str:
+    users = account(pd_sim).users.values()
+    return next(u["email"] for u in users if u.get("role") in ("owner", "admin"))
+
+
+def outsider_email(pd_sim: Any) -> str:
+    """A user who is neither admin nor in any team."""
+    acct = account(pd_sim)
+    members = {m["user_id"] for ms in acct.memberships.values() for m in ms}
+    for uid, user in acct.users.items():
+        if uid not in members and user.get("role") not in ("owner", "admin"):
+            return str(user["email"])
+    raise AssertionError("the tiny account has no user outside every team")
+
+
+async def test_documents_list_and_get(synced, pd_sim) -> None:
+    client, cid = synced
+    resp = await client.get(f"/api/v1/connectors/{cid}/documents", params={"limit": 500})
+    assert resp.status_code == 200
+    body = resp.json()
+    acct = account(pd_sim)
+    assert body["total"] == len(acct.schedules) + len(acct.escalation_policies)
+    assert len(body["data"]) == body["total"]
+    doc = body["data"][0]
+    assert set(doc) >= {"id", "type", "title", "content", "url", "sys_racl", "source"}
+    assert doc["sys_racl"][0] == pd_sim.subdomain
+    assert doc["source"] == cid
+
+    page = await client.get(f"/api/v1/connectors/{cid}/documents", params={"skip": 2, "limit": 2})
+    assert page.json()["total"] == body["total"]
+    assert len(page.json()["data"]) == 2
+
+    one = await client.get(f"/api/v1/documents/{doc['id']}")
+    assert one.status_code == 200
+    assert one.json() == doc
+    assert_error(await client.get("/api/v1/documents/schedule:NOPE"), 404, "not_found")
+
+
+async def test_permission_entities(synced, pd_sim) -> None:
+    client, cid = synced
+    resp = await client.get(f"/api/v1/connectors/{cid}/permission-entities")
+    assert resp.status_code == 200
+    entities = resp.json()
+    ids = {e["entityId"] for e in entities["data"]}
+    assert pd_sim.subdomain in ids
+    assert entities["total"] == 1 + len(account(pd_sim).teams)
+    acct_entity = next(e for e in entities["data"] if e["entityId"] == pd_sim.subdomain)
+    assert acct_entity["type"] == "account"
+    assert admin_email(pd_sim).lower() in acct_entity["userIds"]
+    assert acct_entity["manualUserIds"] == []
+
+    path = f"/api/v1/connectors/{cid}/permission-entities/{pd_sim.subdomain}"
+    added = await client.put(path, json={"userList": ["Billing@Example.com"]})
+    assert added.status_code == 200, added.text
+    assert "billing@example.com" in added.json()["userIds"]
+    assert added.json()["manualUserIds"] == ["billing@example.com"]
+    assert (await client.get(path)).json() == added.json()
+
+    removed = await client.request("DELETE", path, json={"userList": ["billing@example.com"]})
+    assert removed.status_code == 200, removed.text
+    assert "billing@example.com" not in removed.json()["userIds"]
+    assert removed.json()["manualUserIds"] == []
+
+    page = await client.get(
+        f"/api/v1/connectors/{cid}/permission-entities", params={"skip": 1, "limit": 1}
+    )
+    assert len(page.json()["data"]) == 1 and page.json()["total"] == entities["total"]
+
+    missing = f"/api/v1/connectors/{cid}/permission-entities/PNOTEAM"
+    assert_error(await client.get(missing), 404, "not_found")
+    assert_error(await client.put(missing, json={"userList": ["a@b.co"]}), 404, "not_found")
+    for bad in ({}, {"userList": []}, {"userList": ["not-an-email"]}, {"users": ["a@b.co"]}):
+        message = assert_error(await client.put(path, json=bad), 422, "validation_error")
+        assert "userList" in message or "users" in message
+
+
+async def test_search_sees_only_what_the_user_may(synced, pd_sim) -> None:
+    client, cid = synced
+    admin = admin_email(pd_sim)
+    total_docs = (await client.get(f"/api/v1/connectors/{cid}/documents")).json()["total"]
+    # Every document names its type in words, so a broad query finds what the user may see.
+    resp = await client.post("/api/v1/search", json={"query": "schedule", "user": admin})
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["total"] > 0
+    hit = body["results"][0]
+    assert set(hit) == {"id", "type", "title", "snippet", "url", "score"}
+    assert hit["type"] in ("schedule", "escalation_policy")
+    assert body["total"] <= total_docs
+
+    limited = await client.post(
+        "/api/v1/search", json={"query": "schedule", "user": admin, "limit": 1, "offset": 1}
+    )
+    assert len(limited.json()["results"]) == 1
+    assert limited.json()["total"] == body["total"]
+
+    outsider = outsider_email(pd_sim)
+    nothing = await client.post("/api/v1/search", json={"query": "schedule", "user": outsider})
+    assert nothing.json() == {"total": 0, "results": []}
+    # Added by hand to the account entity, the outsider sees what an admin sees.
+    await client.put(
+        f"/api/v1/connectors/{cid}/permission-entities/{pd_sim.subdomain}",
+        json={"userList": [outsider]},
+    )
+    now = await client.post("/api/v1/search", json={"query": "schedule", "user": outsider})
+    assert now.json()["total"] == body["total"]
+
+    unknown = await client.post("/api/v1/search", json={"query": "schedule", "user": "x@y.z"})
+    assert unknown.json()["total"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"user": "a@b.co"}, "query"),
+        ({"query": "x"}, "user"),
+        ({"query": "x", "user": "a@b.co", "limit": 0}, "limit"),
+        ({"query": "x", "user": "a@b.co", "limit": 101}, "limit"),
+        ({"query": "x", "user": "a@b.co", "offset": -1}, "offset"),
+        ({"query": ["x"], "user": "a@b.co"}, "query"),
+    ],
+)
+async def test_search_validation(synced, body: dict[str, Any], field: str) -> None:
+    client, _ = synced
+    message = assert_error(await client.post("/api/v1/search", json=body), 422, "validation_error")
+    assert field in message
