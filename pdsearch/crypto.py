@@ -4,6 +4,10 @@ The key comes from ``PDSEARCH_SECRET_KEY`` (settings.secret_key) when set; other
 file ``<home>/secret.key``, created on first use with mode 0600. Losing the key file makes the
 stored credentials unreadable (they must then be entered again), so it is never rewritten once
 it exists.
+
+Rotating the key: set ``PDSEARCH_SECRET_KEY="<new key>,<old key>"``. The first key encrypts,
+every key decrypts; ``Store.rotate_secrets()`` re-encrypts everything with the first, after
+which the old key can be dropped.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 if TYPE_CHECKING:
     from pdsearch.config import Settings
@@ -39,15 +43,19 @@ def generate_key() -> bytes:
 
 
 def validate_key(key: bytes, origin: str) -> bytes:
-    """Return ``key`` if Fernet accepts it, else raise ``SecretKeyError`` naming ``origin``."""
-    try:
-        Fernet(key)
-    except (ValueError, TypeError):
-        raise SecretKeyError(
-            f"The secret key from {origin} is not a valid Fernet key (32 bytes, url-safe "
-            f"base64). {_HOW_TO_MAKE_A_KEY}"
-        ) from None
-    return key
+    """Return ``key`` if it is one Fernet key or a comma-separated list of them (the first
+    encrypts, all decrypt), else raise ``SecretKeyError`` naming ``origin``."""
+    parts = [p.strip() for p in key.split(b",")]
+    for n, part in enumerate(parts, start=1):
+        try:
+            Fernet(part)
+        except (ValueError, TypeError):
+            which = f" (key {n} of {len(parts)})" if len(parts) > 1 else ""
+            raise SecretKeyError(
+                f"The secret key from {origin}{which} is not a valid Fernet key (32 bytes, "
+                f"url-safe base64). {_HOW_TO_MAKE_A_KEY}"
+            ) from None
+    return b",".join(parts)
 
 
 def key_file_path(home: Path) -> Path:
@@ -106,7 +114,8 @@ class SecretCipher:
     """Encrypts and decrypts small secrets with Fernet (AES-128-CBC + HMAC-SHA256)."""
 
     def __init__(self, key: bytes) -> None:
-        self._fernet = Fernet(validate_key(key, "the caller"))
+        keys = validate_key(key, "the caller").split(b",")
+        self._fernet = MultiFernet([Fernet(k) for k in keys])
 
     def __repr__(self) -> str:
         return "SecretCipher(<key hidden>)"
@@ -118,8 +127,19 @@ class SecretCipher:
         try:
             return self._fernet.decrypt(token)
         except InvalidToken:
-            raise SecretKeyError(
-                "Stored secrets cannot be decrypted with the configured secret key. Set "
-                "PDSEARCH_SECRET_KEY (or restore the key file in the data directory) to the key "
-                "used when they were saved, or enter the credentials again."
-            ) from None
+            raise _undecryptable() from None
+
+    def rotate(self, token: bytes) -> bytes:
+        """The same secret encrypted with the first key."""
+        try:
+            return self._fernet.rotate(token)
+        except InvalidToken:
+            raise _undecryptable() from None
+
+
+def _undecryptable() -> SecretKeyError:
+    return SecretKeyError(
+        "Stored secrets cannot be decrypted with the configured secret key. Set "
+        "PDSEARCH_SECRET_KEY (or restore the key file in the data directory) to the key "
+        "used when they were saved, or enter the credentials again."
+    )

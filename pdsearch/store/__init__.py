@@ -4,6 +4,8 @@ Open it with ``Store.open(settings)`` (creates the data directory and, without
 ``PDSEARCH_SECRET_KEY``, a key file ``secret.key`` with mode 0600) or ``Store(path, secret_key)``;
 ``close()`` when done (also a context manager). Schema migrations are named, ordered, applied on
 open and recorded in ``schema_migrations`` (``applied_migrations()`` lists them).
+``rotate_secrets() -> int`` re-encrypts every secret with the first key of a
+``"<new>,<old>"`` secret key (see ``pdsearch.crypto``).
 
 Connectors (``Connector`` never holds a secret; credentials are one Fernet-encrypted blob):
     create_connector(name, auth_type, region, credentials, base_url=None, oauth_base_url=None)

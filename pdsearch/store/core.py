@@ -51,3 +51,26 @@ class Store(ConnectorsMixin, JobsMixin, SchedulesMixin, EntitiesMixin, OAuthStat
 
     def __enter__(self) -> Store:
         return self
+
+    def rotate_secrets(self) -> int:
+        """Re-encrypt every stored secret with the first configured key (after
+        PDSEARCH_SECRET_KEY="<new>,<old>"); returns how many were rewritten. One transaction:
+        a secret no configured key opens aborts it with StoreError, changing nothing."""
+        count = 0
+        with self._tx() as conn:
+            for table, key_col, col in (
+                ("connectors", "id", "credentials"),
+                ("oauth_states", "state_hash", "code_verifier"),
+            ):
+                rows = conn.execute(f"SELECT {key_col}, {col} FROM {table}").fetchall()  # noqa: S608
+                for row in rows:
+                    try:
+                        blob = self._cipher.rotate(row[1])
+                    except SecretKeyError as exc:
+                        raise StoreError(str(exc)) from None
+                    conn.execute(
+                        f"UPDATE {table} SET {col} = ? WHERE {key_col} = ?",  # noqa: S608
+                        (blob, row[0]),
+                    )
+                    count += 1
+        return count

@@ -185,3 +185,25 @@ def test_unwritable_location(tmp_path: Path, secret_key: bytes) -> None:
         ro.mkdir(mode=0o500)
         with pytest.raises(StoreError, match="data directory"):
             Store.open(Settings(home=ro / "sub"))
+
+
+def test_key_rotation(
+    tmp_path: Path, store: Store, secret_key: bytes, connector: Connector
+) -> None:
+    state = store.create_oauth_state(connector.id, "VeRiFiEr", "http://localhost/cb")
+    store.close()
+    new = Fernet.generate_key()
+    with Store(tmp_path / "state.db", new + b"," + secret_key) as both:
+        assert both.get_credentials(connector.id) == {"api_key": SECRET}  # old key still reads
+        assert both.rotate_secrets() == 2
+    with Store(tmp_path / "state.db", new) as only_new:
+        assert only_new.get_credentials(connector.id) == {"api_key": SECRET}
+        assert only_new.consume_oauth_state(state) == (
+            connector.id, "VeRiFiEr", "http://localhost/cb"
+        )
+    wrong = Store(tmp_path / "state.db", Fernet.generate_key())
+    with pytest.raises(StoreError, match="cannot be decrypted"):
+        wrong.rotate_secrets()
+    wrong.close()
+    with pytest.raises(StoreError, match=r"key 2 of 2"):
+        Store(tmp_path / "state.db", new + b",nope")
