@@ -1,7 +1,8 @@
 """The service's own state: one SQLite file (``settings.state_path``), WAL, thread-safe.
 
 Open it with ``Store.open(settings)`` (creates the data directory and, without
-``PDSEARCH_SECRET_KEY``, a key file ``secret.key`` with mode 0600) or ``Store(path, secret_key)``;
+``PDSEARCH_SECRET_KEY``, a key file ``secret.key`` with mode 0600) or
+``Store(path, secret_key, *, job_history=1000)`` (finished jobs kept per connector);
 ``close()`` when done (also a context manager). Schema migrations are named, ordered, applied on
 open and recorded in ``schema_migrations`` (``applied_migrations()`` lists them).
 ``rotate_secrets() -> int`` re-encrypts every secret with the first key of a

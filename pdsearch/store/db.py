@@ -121,8 +121,10 @@ MIGRATIONS: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
 class StoreBase:
     """Connection, lock, cipher and transactions; the store's parts build on it."""
 
-    def __init__(self, path: Path, secret_key: bytes) -> None:
+    def __init__(self, path: Path, secret_key: bytes, *, job_history: int = 1000) -> None:
         self.path = Path(path)
+        # Finished jobs kept per connector; older ones are pruned as new jobs are created.
+        self.job_history = max(1, job_history)
         try:
             self._cipher = SecretCipher(secret_key)
         except SecretKeyError as exc:

@@ -74,7 +74,8 @@ class JobsMixin(StoreBase):
         self, connector_id: str, trigger: str, status: str = "queued", error: str | None = None
     ) -> Job:
         """A new job record. A job created already finished (e.g. ``skipped``, with ``error``
-        saying why) gets ``finished_at`` now."""
+        saying why) gets ``finished_at`` now. Finished jobs beyond the newest ``job_history``
+        of the connector are pruned."""
         if trigger not in JOB_TRIGGERS:
             raise InvalidValueError(f"trigger must be one of {', '.join(JOB_TRIGGERS)}.")
         if status not in JOB_STATUSES:
@@ -90,6 +91,12 @@ class JobsMixin(StoreBase):
                     "created_at, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (job_id, connector_id, status, trigger, json.dumps(empty_counts()), error,
                      to_db_time(now), to_db_time(started), to_db_time(finished)),
+                )
+                conn.execute(
+                    "DELETE FROM jobs WHERE connector_id = ? AND status IN (?, ?, ?, ?) AND seq <= "
+                    "(SELECT seq FROM jobs WHERE connector_id = ? ORDER BY seq DESC "
+                    "LIMIT 1 OFFSET ?)",
+                    (connector_id, *FINISHED_JOB_STATUSES, connector_id, self.job_history),
                 )
         except sqlite3.IntegrityError:
             raise NotFoundError(f"No connector with id {connector_id!r}.") from None

@@ -140,3 +140,13 @@ def test_two_stores_on_one_file(tmp_path: Path, secret_key: bytes, store: Store,
     with Store(tmp_path / "state.db", secret_key) as second:
         job = second.create_job(connector.id, "manual")
         assert store.get_job(job.id).id == job.id
+
+
+def test_old_finished_jobs_are_pruned(tmp_path: Path, secret_key: bytes) -> None:
+    with Store(tmp_path / "s.db", secret_key, job_history=3) as s:
+        c = s.create_connector("a", "api_key", "us", {"api_key": "k"})
+        running = s.create_job(c.id, "manual", status="running")
+        done = [s.create_job(c.id, "manual", status="succeeded").id for _ in range(5)]
+        jobs, total = s.list_jobs(c.id)
+        # The three newest are kept, and the running job however old it is.
+        assert [j.id for j in jobs] == [*done[::-1][:3], running.id] and total == 4
