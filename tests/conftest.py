@@ -174,3 +174,53 @@ async def wait_for_job(
 @_pytest.fixture
 def job_waiter() -> _Callable[..., _Any]:
     return wait_for_job
+
+
+# --- sync fixtures (sync_env) ---
+# ``sync_env``: a Store and a SqliteIndex in tmp_path, an API-key connector to the in-process
+# ``sim`` and a SyncService routed to it. ``sync_env.pd()`` is an httpx client on the simulator's
+# REST API (writes between syncs), ``make_sync_env(tmp_path, sim)`` builds one for another sim.
+@_dataclass
+class SyncEnv:
+    sim: _Any  # the Simulator
+    transport: _httpx.AsyncBaseTransport
+    store: _Any  # pdsearch.store.Store
+    index: _Any  # pdsearch.index.sqlite.SqliteIndex
+    connector_id: str
+    service: _Any  # pdsearch.sync.service.SyncService
+
+    @property
+    def connector(self) -> _Any:
+        return self.store.get_connector(self.connector_id)
+
+    def pd(self) -> _httpx.AsyncClient:
+        return _httpx.AsyncClient(
+            transport=self.transport,
+            base_url=PD_BASE_URL,
+            headers={"Authorization": f"Token token={self.sim.api_key}"},
+        )
+
+
+def make_sync_env(tmp_path: _Path, sim: _Any, **service_options: _Any) -> SyncEnv:
+    from cryptography.fernet import Fernet
+
+    from pdsearch.index.sqlite import SqliteIndex
+    from pdsearch.store import Store
+    from pdsearch.sync.service import SyncService
+
+    store = Store(tmp_path / "state.db", Fernet.generate_key())
+    index = SqliteIndex(tmp_path / "index.db")
+    connector = store.create_connector(
+        "acme", "api_key", "us", {"api_key": sim.api_key}, base_url=PD_BASE_URL
+    )
+    transport = _httpx.ASGITransport(app=sim.app)
+    service = SyncService(store, index, transport=transport, **service_options)
+    return SyncEnv(sim, transport, store, index, connector.id, service)
+
+
+@_pytest.fixture
+def sync_env(tmp_path: _Path, sim: _Any) -> _Any:
+    env = make_sync_env(tmp_path, sim)
+    yield env
+    env.index.close()
+    env.store.close()

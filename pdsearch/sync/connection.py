@@ -88,8 +88,11 @@ def client_for(
     store: CredentialStore,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
+    **options: Any,
 ) -> PagerDutyClient:
     """A client for ``connector`` with its stored credentials; use it as an async context manager.
+
+    ``options`` go to ``PagerDutyClient`` (``retry``, ``clock``, ``max_concurrency``, ...).
 
     Raises ``MissingCredentialsError`` when the connector cannot authenticate yet (an OAuth
     connector that was never authorized).
@@ -137,7 +140,7 @@ def client_for(
             f"{connector.auth_type!r}; recreate it with an API key or OAuth."
         )
     return PagerDutyClient(
-        auth, region=connector.region, base_url=connector.base_url, transport=transport
+        auth, region=connector.region, base_url=connector.base_url, transport=transport, **options
     )
 
 
