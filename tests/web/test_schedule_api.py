@@ -170,3 +170,26 @@ async def test_missed_interval_run_fires_once_after_restart(
         await job_waiter(client, jobs[0]["id"])
         await asyncio.sleep(0.3)
         assert (await client.get(f"/api/v1/connectors/{cid}/jobs")).json()["total"] == 1
+
+
+async def test_a_firing_during_a_running_sync_is_recorded_as_skipped(
+    service, api_settings, pd_sim, job_waiter
+) -> None:
+    pd_sim.simulator.config.latency_ms = 150
+    async with service(api_settings, pd_sim.transport) as (_, client):
+        cid = await make_connector(client, pd_sim)
+        manual = (await client.post(f"/api/v1/connectors/{cid}/sync")).json()["job_id"]
+        await job_waiter(client, manual, statuses=("running",))
+        when = datetime.now(UTC) + timedelta(seconds=1)
+        await client.put(f"/api/v1/connectors/{cid}/schedule", json={"run_at": iso_z(when)})
+        skipped: list[dict[str, Any]] = []
+        for _ in range(100):
+            jobs = (await client.get(f"/api/v1/connectors/{cid}/jobs")).json()["data"]
+            skipped = [j for j in jobs if j["trigger"] == "scheduled"]
+            if skipped:
+                break
+            await asyncio.sleep(0.05)
+        assert [j["status"] for j in skipped] == ["skipped"]
+        assert "already running" in skipped[0]["error"]
+        await client.post(f"/api/v1/jobs/{manual}/cancel")
+        assert (await job_waiter(client, manual))["status"] == "canceled"

@@ -1,0 +1,110 @@
+"""`pdsearch serve`: refuses to start without a token; otherwise serves the API on loopback and
+stops cleanly. And the 500 answer: the error shape, no traceback, no secret."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from pdsearch.cli import app as cli_app
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_refuses_to_start_without_a_token(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("PDSEARCH_API_TOKEN", raising=False)
+    result = CliRunner().invoke(cli_app, ["serve", "--data-dir", str(tmp_path / "d")])
+    assert result.exit_code == 1
+    out = result.output + (result.stderr if result.stderr_bytes is not None else "")
+    assert "PDSEARCH_API_TOKEN" in out
+    assert "export" in out
+
+
+def test_serve_runs_the_api_and_stops_cleanly(tmp_path: Path) -> None:
+    port = free_port()
+    token = "serve-test-token-abcdefghijklmnop"
+    env = {**os.environ, "PDSEARCH_API_TOKEN": token}
+    env.pop("PDSEARCH_HOME", None)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "pdsearch",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the service did not come up"
+            time.sleep(0.1)
+        headers = {"Authorization": f"Bearer {token}"}
+        assert httpx.get(f"{base}/api/v1/connectors", headers=headers).json() == {
+            "data": [],
+            "total": 0,
+        }
+        assert httpx.get(f"{base}/api/v1/connectors").status_code == 401
+        made = httpx.post(
+            f"{base}/api/v1/connectors",
+            headers=headers,
+            json={"name": "x", "auth": {"type": "api_key", "api_key": "k"}},
+        )
+        assert made.status_code == 201
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, err = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail("the service did not stop on SIGINT")
+    assert proc.returncode == 0, err
+    assert token not in out and token not in err
+    assert (tmp_path / "data" / "state.db").exists()
+
+
+async def test_unexpected_errors_are_500_in_the_error_shape(service, api_settings, pd_sim) -> None:
+    async with service(api_settings, pd_sim.transport) as (app, _):
+
+        def boom() -> None:
+            raise RuntimeError("internal detail with a secret: hunter2")
+
+        app.add_api_route("/api/v1/boom", boom, methods=["GET"])
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+            base_url="http://pdsearch.test",
+        ) as client:
+            resp = await client.get("/api/v1/boom")
+        assert resp.status_code == 500
+        assert resp.json()["error"]["code"] == "internal_error"
+        assert "hunter2" not in resp.text and "Traceback" not in resp.text
