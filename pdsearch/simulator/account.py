@@ -96,6 +96,7 @@ class Account(AccountWrites):
         self._version = 0
         self._derived_version = -1
         self._sorted: dict[tuple[str, int], list[str]] = {}
+        self._texts: dict[tuple[str, int], dict[str, str]] = {}
         self._user_teams: dict[str, list[str]] = {}
         self._schedule_policies: dict[str, list[str]] = {}
         self._user_policies: dict[str, list[str]] = {}
@@ -267,8 +268,8 @@ class Account(AccountWrites):
         ids = self._sorted_ids(kind)
         if query:
             needle = query.lower()
-            store = self.store(kind)
-            ids = [i for i in ids if _matches(store[i], needle)]
+            texts = self._search_texts(kind)
+            ids = [i for i in ids if needle in texts.get(i, "")]
         if team_ids is not None:
             wanted = set(team_ids)
             ids = [i for i in ids if wanted.intersection(self._team_ids_of(kind, i))]
@@ -296,8 +297,22 @@ class Account(AccountWrites):
             return self._user_teams.get(object_id, [])
         if kind == "teams":
             return [object_id]
-        obj = self.store(kind)[object_id]
+        obj = self.store(kind).get(object_id) or {}
         return [t["id"] for t in obj.get("teams") or []]
+
+    def _search_texts(self, kind: str) -> dict[str, str]:
+        """Lower-cased name (and e-mail) per id, what ``query`` matches; cached per version."""
+        key = (kind + ":text", self._version)
+        cached = self._texts.get(key)
+        if cached is None:
+            store = self.store(kind)
+            with self.lock:
+                cached = {i: _search_text(obj) for i, obj in store.items()}
+            self._texts = {
+                key: cached,
+                **{k: v for k, v in self._texts.items() if k[1] == self._version},
+            }
+        return cached
 
     def _target_user_ids(self, policy_id: str) -> list[str]:
         policy = self.escalation_policies.get(policy_id, {})
@@ -523,10 +538,8 @@ def _kind_matches(kind: str, obj: JSON) -> bool:
     return True
 
 
-def _matches(obj: JSON, needle: str) -> bool:
-    if needle in str(obj.get("name", "")).lower():
-        return True
-    return needle in str(obj.get("email", "")).lower()
+def _search_text(obj: JSON) -> str:
+    return f"{obj.get('name') or ''}\n{obj.get('email') or ''}".lower()
 
 
 def schedule_user_ids(schedule: JSON) -> list[str]:

@@ -228,12 +228,12 @@ class _Generator:
         out: list[str] = []
         for i in range(count):
             schedule_teams = self._pick_teams(team_ids, i)
-            base = (
-                self.account.teams[schedule_teams[0]]["name"]
-                if schedule_teams
-                else rng.choice(("Company", "Incident Command", "Executive", "Shared Services"))
-            )
-            kind = names.SCHEDULE_KINDS[(i // max(1, len(team_ids))) % len(names.SCHEDULE_KINDS)]
+            if schedule_teams:
+                base = self.account.teams[schedule_teams[0]]["name"]
+                kind = names.SCHEDULE_KINDS[(i // len(team_ids)) % len(names.SCHEDULE_KINDS)]
+            else:
+                base = rng.choice(names.SHARED_GROUPS)
+                kind = rng.choice(names.SCHEDULE_KINDS)
             name = _unique(f"{base} {kind}", used)
             pool = self._user_pool(schedule_teams, user_ids)
             time_zone = rng.choice(names.TIME_ZONES)
@@ -421,12 +421,12 @@ class _Generator:
         ] or user_ids
         for i in range(count):
             team_id = team_ids[i % len(team_ids)] if team_ids and rng.random() >= 0.12 else None
-            base = (
-                account.teams[team_id]["name"]
-                if team_id
-                else rng.choice(("Company", "Major Incident", "Infrastructure", "Executive"))
-            )
-            kind = names.POLICY_KINDS[(i // max(1, len(team_ids))) % len(names.POLICY_KINDS)]
+            if team_id:
+                base = account.teams[team_id]["name"]
+                kind = names.POLICY_KINDS[(i // len(team_ids)) % len(names.POLICY_KINDS)]
+            else:
+                base = rng.choice(names.SHARED_GROUPS)
+                kind = rng.choice(names.POLICY_KINDS)
             name = _unique(f"{base} {kind}", used)
             own = by_team.get(team_id, []) if team_id else []
             candidates = own or schedule_ids
@@ -503,7 +503,7 @@ class _Generator:
             pool = ["Status Page", "Internal Tools", "Customer Portal"]
             prefix = ""
         for _ in range(count):
-            base = rng.choice(pool)
+            base = rng.choice(pool) + rng.choice(names.SERVICE_SUFFIXES)
             name = _unique(f"{base} {prefix}".strip(), used)
             service_id = self.ids.new()
             self.account.services[service_id] = {

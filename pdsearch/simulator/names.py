@@ -205,3 +205,32 @@ POLICY_KINDS: tuple[str, ...] = (
 )
 
 LAYER_NAMES: tuple[str, ...] = ("Day Shift", "Night Shift", "Weekend", "Follow the Sun", "Backup")
+
+# Owners of schedules and policies that belong to no team.
+SHARED_GROUPS: tuple[str, ...] = (
+    "Company",
+    "Incident Command",
+    "Executive",
+    "Shared Services",
+    "Major Incident",
+    "NOC",
+    "Security Operations Center",
+    "Customer Escalations",
+    "Vendor Management",
+    "Facilities",
+    "Leadership",
+    "Crisis Management",
+)
+
+SERVICE_SUFFIXES: tuple[str, ...] = (
+    "",
+    "",
+    " API",
+    " Worker",
+    " Jobs",
+    " Web",
+    " Gateway",
+    " Consumer",
+    " Scheduler",
+    " Replicas",
+)
