@@ -16,6 +16,8 @@ Schedule specs, exactly one key (what ``PUT /connectors/{id}/schedule`` takes)::
 
 Behaviour:
 
+- ``trigger`` should return once the sync has started (as ``SyncService.start`` does), not when
+  it ends: the scheduler runs one firing per connector at a time.
 - Overlap: when the trigger raises one of the ``already_running`` exception types (by default
   this module's ``SyncAlreadyRunning``; pass the sync service's own), or raises anything while
   the store shows a queued or running job of the connector, the run is recorded as a job with
@@ -262,6 +264,7 @@ class SyncScheduler:
             SyncAlreadyRunning,
             *already_running,
         )
+        self._stopped = False
         self._scheduler = AsyncIOScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
@@ -273,6 +276,7 @@ class SyncScheduler:
 
     def start(self) -> None:
         """Load the persisted schedules and start; call it from the running event loop."""
+        self._stopped = False
         now = datetime.now(UTC)
         for record in self._store.list_schedule_records():
             try:
@@ -284,6 +288,8 @@ class SyncScheduler:
 
     def shutdown(self) -> None:
         """Stop firing; persisted schedules stay for the next start."""
+        # APScheduler stops on the loop's next turn; nothing may fire in between.
+        self._stopped = True
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
@@ -367,6 +373,8 @@ class SyncScheduler:
         return result
 
     async def _fire(self, connector_id: str) -> None:
+        if self._stopped:
+            return
         spec = self._store.get_schedule(connector_id)
         if spec is None:  # removed by another process or a race with remove()
             self._remove_job(connector_id)

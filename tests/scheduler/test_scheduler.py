@@ -239,3 +239,22 @@ async def test_invalid_stored_schedule_is_ignored_at_start(
         assert described is not None and described["next_run_at"] is not None
     finally:
         sched.shutdown()
+
+
+async def test_nothing_fires_after_shutdown(
+    store: Store, connector: Connector, recorder: Any
+) -> None:
+    sched = SyncScheduler(store, recorder)
+    sched.start()
+    sched.set(connector.id, {"run_at": iso_in(0.3)})
+    sched.shutdown()
+    await asyncio.sleep(0.6)
+    assert recorder.calls == []
+    # The schedule is kept for the next start, which fires it (its time has passed).
+    assert store.get_schedule(connector.id) is not None
+    again = SyncScheduler(store, recorder)
+    again.start()
+    try:
+        await wait_for(lambda: len(recorder.calls) == 1)
+    finally:
+        again.shutdown()
