@@ -524,10 +524,18 @@ class Account(AccountWrites):
             raise AccountError(f"account file {path}: {exc}") from None
 
     def save(self, path: str | Path) -> None:
+        """Write ``to_json()`` atomically (a temporary file, then a rename)."""
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1), encoding="utf-8")
-        tmp.replace(path)
+        try:
+            tmp.write_text(json.dumps(self.to_json(), indent=1), encoding="utf-8")
+            tmp.replace(path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise AccountError(
+                f"cannot write account file {path}: {exc.strerror or exc}; "
+                "check that its folder exists and is writable"
+            ) from None
 
 
 def _kind_matches(kind: str, obj: JSON) -> bool:

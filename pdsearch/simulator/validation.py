@@ -412,13 +412,20 @@ def clean_policy(
         "type": "escalation_policy",
         "name": name,
         "description": _str(obj, "description", required=False),
-        "num_loops": _int(obj, "num_loops", 0),
+        "num_loops": _num_loops(obj),
         "on_call_handoff_notifications": _enum(
             obj, "on_call_handoff_notifications", HANDOFF, "if_has_services"
         ),
         "escalation_rules": clean_rules,
         "teams": team_refs(account, obj, at_most=1),
     }
+
+
+def _num_loops(obj: JSON) -> int:
+    loops = _int(obj, "num_loops", 0)
+    if loops > 9:  # PagerDuty's web app and API allow 0 to 9 repeats
+        raise AccountError("'num_loops' must be between 0 and 9")
+    return loops
 
 
 def clean_service(account: Account, obj: JSON, object_id: str) -> JSON:

@@ -388,6 +388,12 @@ def test_unreadable_or_malformed_files(tmp_path: Path) -> None:
         Account.from_json([1, 2])
 
 
+def test_save_to_a_missing_folder_says_so(tmp_path: Path) -> None:
+    acct = Account.generate(1, 1, 3, 1, 1)
+    with pytest.raises(AccountError, match="cannot write account file"):
+        acct.save(tmp_path / "no" / "such" / "account.json")
+
+
 def test_a_hand_written_minimal_file_loads() -> None:
     acct = Account.from_json(
         {
@@ -564,6 +570,7 @@ def schedule_id_listed(acct: Account, schedule_id: str, team_id: str) -> bool:
             "at least one user",
         ),
         ("escalation_policies", {"name": "P", "escalation_rules": []}, "at least one rule"),
+        ("escalation_policies", _policy("P", [], num_loops=10), "targets must hold 1 to 10"),
         (
             "escalation_policies",
             _policy("P", [{"id": "PGHOST1", "type": "schedule_reference"}]),
@@ -596,6 +603,8 @@ def test_policy_takes_at_most_one_team_and_unique_names(small: Account) -> None:
                 teams=[{"id": t1, "type": "team_reference"}, {"id": t2, "type": "team_reference"}],
             ),
         )
+    with pytest.raises(AccountError, match="between 0 and 9"):
+        small.create("escalation_policies", _policy("Loops", target, num_loops=10))
     existing = next(iter(small.escalation_policies.values()))["name"]
     with pytest.raises(AccountError, match="already exists"):
         small.create("escalation_policies", _policy(existing.upper(), target))
