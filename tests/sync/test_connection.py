@@ -1,0 +1,108 @@
+"""Connecting: credentials from the store, the connection check, OAuth refresh persisted."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from conftest import PD_BASE_URL, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SyncEnv
+
+from pdsearch.pagerduty.oauth import authorization_request, exchange_code
+from pdsearch.sync.connection import (
+    ConnectorError,
+    MissingCredentialsError,
+    check_connection,
+    client_for,
+)
+
+REDIRECT = "http://127.0.0.1:8000/oauth/callback"
+
+
+async def test_check_connection_marks_the_connector_connected(sync_env: SyncEnv) -> None:
+    info = await check_connection(sync_env.connector, sync_env.store, sync_env.transport)
+
+    assert info.subdomain == sync_env.sim.account.subdomain
+    connector = sync_env.connector
+    assert connector.status == "connected"
+    assert connector.subdomain == info.subdomain
+    assert connector.last_error is None
+
+
+async def test_a_rejected_key_names_the_cause_and_never_the_key(sync_env: SyncEnv) -> None:
+    secret = "u+wrong-key-0123456789"
+    sync_env.store.set_credentials(sync_env.connector_id, {"api_key": secret})
+
+    with pytest.raises(ConnectorError) as caught:
+        await check_connection(sync_env.connector, sync_env.store, sync_env.transport)
+
+    message = str(caught.value)
+    assert "401" in message and "region" in message.lower()
+    assert secret not in message
+    connector = sync_env.connector
+    assert connector.status == "error"
+    assert connector.last_error == message
+
+
+async def test_an_unauthorized_oauth_connector_needs_authorization(sync_env: SyncEnv) -> None:
+    connector = sync_env.store.create_connector(
+        "oauth", "oauth2", "us", {"client_id": "id", "client_secret": "s3cret-value"}
+    )
+    with pytest.raises(MissingCredentialsError, match="not authorized"):
+        await check_connection(connector, sync_env.store, sync_env.transport)
+    assert sync_env.store.get_connector(connector.id).status == "needs_authorization"
+
+
+async def _authorize(env: SyncEnv) -> dict[str, str]:
+    """The OAuth authorization-code flow against the simulator, as a browser would do it."""
+    request = authorization_request(SIM_CLIENT_ID, REDIRECT, oauth_base_url=PD_BASE_URL)
+    async with httpx.AsyncClient(transport=env.transport) as browser:
+        answer = await browser.get(request.url, follow_redirects=False)
+    assert answer.status_code == 302, answer.text
+    code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
+    token = await exchange_code(
+        SIM_CLIENT_ID, SIM_CLIENT_SECRET, code, request.code_verifier, REDIRECT,
+        oauth_base_url=PD_BASE_URL, transport=env.transport,
+    )
+    assert token.refresh_token
+    return {
+        "client_id": SIM_CLIENT_ID,
+        "client_secret": SIM_CLIENT_SECRET,
+        "access_token": token.access_token,
+        "refresh_token": token.refresh_token,
+        # Already expired: the first request must refresh it.
+        "expires_at": "0",
+    }
+
+
+async def test_oauth_refresh_is_persisted_so_a_rotated_token_is_never_lost(
+    sync_env: SyncEnv,
+) -> None:
+    creds = await _authorize(sync_env)
+    connector = sync_env.store.create_connector(
+        "oauth", "oauth2", "us", creds, base_url=PD_BASE_URL, oauth_base_url=PD_BASE_URL
+    )
+
+    first = await sync_env.service.run(connector.id)
+
+    assert first.status == "succeeded", first.error
+    stored = sync_env.store.get_credentials(connector.id)
+    assert stored["refresh_token"] != creds["refresh_token"]  # rotated, and saved
+    assert stored["access_token"] != creds["access_token"]
+    assert float(stored["expires_at"]) > 0
+
+    # Expire it again: only the saved (rotated) refresh token can renew it now.
+    sync_env.store.update_credentials(connector.id, expires_at="0")
+    second = await sync_env.service.run(connector.id)
+
+    assert second.status == "succeeded", second.error
+    assert sync_env.store.get_credentials(connector.id)["refresh_token"] != stored["refresh_token"]
+    for secret in (creds["refresh_token"], stored["refresh_token"], SIM_CLIENT_SECRET):
+        assert secret not in repr(sync_env.store.get_job(second.id).to_dict())
+
+
+async def test_client_for_uses_the_connectors_region_and_base_url(sync_env: SyncEnv) -> None:
+    connector = sync_env.store.create_connector("eu", "api_key", "eu", {"api_key": "k"})
+    client = client_for(connector, sync_env.store)
+    assert client.base_url == "https://api.eu.pagerduty.com"
+    assert client_for(sync_env.connector, sync_env.store).base_url == PD_BASE_URL
