@@ -53,6 +53,7 @@ _SCALAR_FIELDS = (
     "on_call_handoff_notifications",
     "color",
 )
+AUDIT_METHODS = ("browser", "oauth", "api_token", "identity_provider", "other")
 _LIST_FIELDS = ("schedule_layers", "rotations", "escalation_rules")
 
 
@@ -60,11 +61,21 @@ class Actor:
     """Who made a write, for its audit record: a user (or none: an account-level key) and how."""
 
     def __init__(
-        self, user_id: str | None = None, method: str = "api_token", token_tail: str | None = None
+        self,
+        user_id: str | None = None,
+        method: str = "api_token",
+        token_tail: str | None = None,
+        *,
+        request_id: str | None = None,
+        remote_address: str | None = "127.0.0.1",
     ) -> None:
+        if method not in AUDIT_METHODS:
+            raise ValueError(f"method must be one of {', '.join(AUDIT_METHODS)}")
         self.user_id = user_id
         self.method = method
-        self.token_tail = token_tail
+        self.token_tail = token_tail  # the last 4 characters at most; never the whole secret
+        self.request_id = request_id
+        self.remote_address = remote_address
 
 
 class AccountWrites:
@@ -410,9 +421,15 @@ class AccountWrites:
         record: JSON = {
             "id": f"PD{now.strftime('%Y%m%d%H%M%S')}{self._id_counter:08d}",
             "execution_time": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "execution_context": {"request_id": None, "remote_address": "127.0.0.1"},
+            "execution_context": {
+                "request_id": actor.request_id,
+                "remote_address": actor.remote_address,
+            },
             "actors": [self.ref("users", actor.user_id)] if actor.user_id else [],
-            "method": {"type": actor.method, "truncated_token": actor.token_tail},
+            "method": {
+                "type": actor.method,
+                "truncated_token": actor.token_tail[-4:] if actor.token_tail else None,
+            },
             "root_resource": root,
             "action": action,
             "details": details,

@@ -481,7 +481,7 @@ def test_create_update_delete_schedule_and_policy(small: Account, validate: Any)
             ],
             "teams": [{"id": team_id, "type": "team_reference"}],
         },
-        actor=Actor(user_id=u1, method="oauth", token_tail="abcd"),
+        actor=Actor(user_id=u1, method="oauth", token_tail="whole-token-abcd", request_id="req-1"),
     )
     assert ID.match(schedule["id"]) and schedule["schedule_layers"][0]["id"]
     assert validate("Schedule", schedule) == []
@@ -525,6 +525,8 @@ def test_create_update_delete_schedule_and_policy(small: Account, validate: Any)
     created = records[-1]
     assert created["actors"][0]["id"] == u1
     assert created["method"] == {"type": "oauth", "truncated_token": "abcd"}
+    assert created["execution_context"]["request_id"] == "req-1"
+    assert "whole-token" not in json.dumps(records)
     assert {"name": "teams", "added": [small.ref("teams", team_id)]} in created["details"][
         "references"
     ]
