@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from pdsearch.store.db import StoreBase
@@ -179,14 +179,37 @@ class JobsMixin(StoreBase):
         )
         return _row_to_job(rows[0]) if rows else None
 
-    def fail_interrupted_jobs(self) -> int:
+    def fail_interrupted_jobs(self, older_than: timedelta | None = None) -> int:
         """Mark jobs left queued or running (by a crash or a kill) as failed; call it at start,
-        before any sync runs. Returns how many were marked."""
+        before any sync runs. With ``older_than``, only jobs that showed no life (progress
+        ``updated_at``, else start, else creation) for that long: a sync another process (the
+        CLI) is running right now is spared. Returns how many were marked."""
+        now = utcnow()
         with self._tx() as conn:
-            cur = conn.execute(
-                "UPDATE jobs SET status = 'failed', error = ?, finished_at = ? "
-                "WHERE status IN (?, ?)",
-                (INTERRUPTED_ERROR, to_db_time(utcnow()), *ACTIVE_JOB_STATUSES),
+            rows = conn.execute(
+                "SELECT * FROM jobs WHERE status IN (?, ?)", ACTIVE_JOB_STATUSES
+            ).fetchall()
+            stale = [
+                r["id"]
+                for r in rows
+                if older_than is None or heartbeat(_row_to_job(r)) <= now - older_than
+            ]
+            conn.executemany(
+                "UPDATE jobs SET status = 'failed', error = ?, finished_at = ? WHERE id = ?",
+                [(INTERRUPTED_ERROR, to_db_time(now), job_id) for job_id in stale],
             )
-            return cur.rowcount
+            return len(stale)
 
+
+def heartbeat(job: Job) -> datetime:
+    """When a job last showed life: ``progress["updated_at"]`` (ISO 8601), else its start,
+    else its creation."""
+    stamp = job.progress.get("updated_at")
+    if isinstance(stamp, str):
+        try:
+            when = datetime.fromisoformat(stamp)
+        except ValueError:
+            when = None
+        if when is not None and when.tzinfo is not None:
+            return when
+    return job.started_at or job.created_at

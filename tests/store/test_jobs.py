@@ -150,3 +150,16 @@ def test_old_finished_jobs_are_pruned(tmp_path: Path, secret_key: bytes) -> None
         jobs, total = s.list_jobs(c.id)
         # The three newest are kept, and the running job however old it is.
         assert [j.id for j in jobs] == [*done[::-1][:3], running.id] and total == 4
+
+
+def test_interrupted_jobs_spares_a_live_one(store: Store, connector: Connector) -> None:
+    now = datetime.now(UTC)
+    live = store.create_job(connector.id, "manual", status="running")
+    store.update_job(live.id, progress={"phase": "users", "updated_at": now.isoformat()})
+    other = store.create_connector("Other", "api_key", "us", {"api_key": "k"})
+    dead = store.create_job(other.id, "manual", status="running")
+    store.update_job(dead.id, started_at=now - timedelta(minutes=10),
+                     progress={"updated_at": (now - timedelta(minutes=9)).isoformat()})
+    assert store.fail_interrupted_jobs(older_than=timedelta(minutes=2)) == 1
+    assert store.get_job(live.id).status == "running"
+    assert store.get_job(dead.id).status == "failed"
