@@ -70,6 +70,20 @@ def not_found(what: str, ident: str) -> ApiError:
     return ApiError(404, "not_found", f"No {what} with id {ident!r}. List them to see which exist.")
 
 
+# pydantic puts the tag of a discriminated union into the error's path ("auth.api_key.api_key");
+# people know the field as "auth.api_key".
+_UNION_TAGS: dict[str, frozenset[str]] = {"auth": frozenset({"api_key", "oauth2"})}
+
+
+def _drop_union_tags(loc: list[str]) -> list[str]:
+    out: list[str] = []
+    for i, part in enumerate(loc):
+        if i > 0 and i < len(loc) - 1 and part in _UNION_TAGS.get(loc[i - 1], ()):
+            continue
+        out.append(part)
+    return out
+
+
 def describe_validation_errors(errors: Sequence[Any]) -> str:
     """Name each bad field and what is wrong with it, never the value that was sent."""
     parts: list[str] = []
@@ -79,9 +93,8 @@ def describe_validation_errors(errors: Sequence[Any]) -> str:
         loc = [str(p) for p in err.get("loc", ())]
         # "body" / "query" / "path" say where; the rest is the field path.
         where = loc[0] if loc and loc[0] in ("body", "query", "path", "header") else ""
-        field = ".".join(p for p in (loc[1:] if where else loc) if p)
-        # Union members show up as extra path parts (e.g. "auth.api_key.api_key"); the
-        # discriminated unions we use are tagged, so keep the path as pydantic gives it.
+        parts_ = _drop_union_tags(loc[1:] if where else loc)
+        field = ".".join(p for p in parts_ if p)
         msg = str(err.get("msg", "is invalid"))
         if err.get("type") == "missing":
             msg = "is required"

@@ -81,7 +81,7 @@ async def test_duplicate_name_is_a_conflict(service, api_settings, pd_sim) -> No
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"name": "x", "auth": {"type": "api_key"}}, "api_key"),
+        ({"name": "x", "auth": {"type": "api_key"}}, "'auth.api_key': is required"),
         ({"name": "x", "auth": {"type": "password", "api_key": SECRET_KEY_VALUE}}, "auth"),
         ({"auth": {"type": "api_key", "api_key": SECRET_KEY_VALUE}}, "name"),
         (
