@@ -108,7 +108,7 @@ def _others_can_read(path: Path) -> bool:
 class Settings(BaseSettings):
     """pdsearch's settings. Environment variables are prefixed ``PDSEARCH_``."""
 
-    model_config = SettingsConfigDict(env_prefix="PDSEARCH_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="PDSEARCH_", extra="ignore", env_ignore_empty=True)
 
     home: Path = Field(default_factory=default_home, description="data directory")
     api_token: SecretStr | None = Field(default=None, description="bearer token of the REST API")

@@ -98,3 +98,12 @@ def test_invalid_values(monkeypatch: pytest.MonkeyPatch, field: str, value: str)
     monkeypatch.setenv(f"PDSEARCH_{field.upper()}", value)
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_empty_environment_values_are_unset(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PDSEARCH_HOME", "")
+    monkeypatch.setenv("PDSEARCH_PORT", "")
+    s = Settings()
+    assert s.home == tmp_path / "user" / ".pdsearch" and s.port == 8000
