@@ -1,0 +1,168 @@
+"""The connector commands end to end against a simulator on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from pdsearch.cli import app
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    home = tmp_path / "home"
+    monkeypatch.setenv("PDSEARCH_HOME", str(home))
+    monkeypatch.delenv("PDSEARCH_SECRET_KEY", raising=False)
+    runner = CliRunner()
+
+    def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Any:
+        return runner.invoke(app, list(args), input=input, env=env, catch_exceptions=False)
+
+    return run
+
+
+@pytest.fixture
+def added(cli: Any, sim_server: Any) -> Any:
+    result = cli("connector", "add", "acme", "--api-key", "-", "--base-url", sim_server.base_url,
+                 input=sim_server.api_key + "\n")
+    assert result.exit_code == 0, result.output
+    return sim_server
+
+
+def _json(output: str) -> Any:
+    return json.loads(output)
+
+
+def test_add_list_connect_sync_search_remove(cli: Any, added: Any, tmp_path: Path) -> None:
+    listed = cli("connector", "list", "--json")
+    assert listed.exit_code == 0
+    [connector] = _json(listed.output)
+    assert connector["name"] == "acme" and connector["status"] == "new"
+    assert added.api_key not in listed.output
+    assert "acme" in cli("connector", "list").output
+
+    connected = cli("connect", "acme")
+    assert connected.exit_code == 0, connected.output
+    assert added.subdomain in connected.output
+
+    synced = cli("sync", "acme", "--json")
+    assert synced.exit_code == 0, synced.output
+    job = _json(synced.output)
+    account = added.simulator.account
+    assert job["status"] == "succeeded"
+    assert job["counts"]["added"] == len(account.escalation_policies) + len(account.schedules)
+    assert job["requests"] > 0
+    assert added.api_key not in synced.output
+
+    again = cli("sync", "acme")
+    assert again.exit_code == 0, again.output
+    assert "succeeded" in again.output and "unchanged" in again.output
+
+    admin = next(u["email"] for u in account.users.values() if u.get("role") == "owner")
+    found = cli("search", "primary", "--user", admin, "--json", "--limit", "5")
+    assert found.exit_code == 0, found.output
+    body = _json(found.output)
+    assert body["total"] > 5 and len(body["results"]) == 5
+    assert {"id", "type", "title", "snippet", "url", "score"} <= set(body["results"][0])
+    text = cli("search", "primary", "--user", admin)
+    assert text.exit_code == 0 and "results" in text.output
+    nobody = cli("search", "primary", "--user", "nobody@example.com")
+    assert nobody.exit_code == 0 and "No results" in nobody.output
+
+    removed = cli("connector", "remove", "acme", "--yes")
+    assert removed.exit_code == 0, removed.output
+    assert cli("search", "", "--user", admin, "--json").output.count('"id"') == 0
+    assert _json(cli("connector", "list", "--json").output) == []
+
+
+def test_entities_commands(cli: Any, added: Any) -> None:
+    assert cli("sync", "acme", "--json").exit_code == 0
+    account = added.simulator.account
+    listed = cli("entities", "list", "acme", "--json")
+    assert listed.exit_code == 0
+    ids = {e["entityId"] for e in _json(listed.output)["data"]}
+    assert ids == {account.subdomain, *account.teams}
+    team = sorted(account.teams)[0]
+
+    added_users = cli("entities", "add-users", "acme", team, "Grace@Example.com",
+                      "ada@example.com", "--json")
+    assert added_users.exit_code == 0, added_users.output
+    record = _json(added_users.output)
+    assert {"grace@example.com", "ada@example.com"} <= set(record["manualUserIds"])
+
+    shown = cli("entities", "show", "acme", team)
+    assert shown.exit_code == 0 and "grace@example.com (manual)" in shown.output
+
+    removed = cli("entities", "remove-users", "acme", team, "grace@example.com", "--json")
+    assert removed.exit_code == 0
+    assert _json(removed.output)["manualUserIds"] == ["ada@example.com"]
+
+    missing = cli("entities", "show", "acme", "PNOSUCH")
+    assert missing.exit_code == 1 and "No entity" in missing.output
+    bad = cli("entities", "add-users", "acme", team, "not-an-email")
+    assert bad.exit_code == 1 and "e-mail" in bad.output and "Traceback" not in bad.output
+
+
+def test_api_key_from_an_environment_variable(cli: Any, sim_server: Any) -> None:
+    result = cli("connector", "add", "envkey", "--api-key-env", "MY_PD_KEY", "--base-url",
+                 sim_server.base_url, env={"MY_PD_KEY": sim_server.api_key})
+    assert result.exit_code == 0, result.output
+    assert sim_server.api_key not in result.output
+    assert cli("connect", "envkey").exit_code == 0
+
+    unset = cli("connector", "add", "other", "--api-key-env", "NOT_SET_ANYWHERE")
+    assert unset.exit_code == 1 and "NOT_SET_ANYWHERE" in unset.output
+
+
+def test_oauth_connector_is_added_and_asks_for_authorization(cli: Any) -> None:
+    result = cli("connector", "add", "oauthy", "--oauth-client-id", "cid",
+                 "--oauth-client-secret", "-", "--region", "eu", "--json",
+                 input="the-client-secret\n")
+    assert result.exit_code == 0, result.output
+    connector = _json(result.output)
+    assert connector["auth_type"] == "oauth2" and connector["region"] == "eu"
+    assert connector["status"] == "needs_authorization"
+    assert "the-client-secret" not in result.output
+
+    connect = cli("connect", "oauthy")
+    assert connect.exit_code == 1 and "not authorized" in connect.output
+    sync = cli("sync", "oauthy")
+    assert sync.exit_code == 1 and "not authorized" in sync.output
+
+
+def test_errors_are_one_line_with_exit_codes(cli: Any, added: Any) -> None:
+    unknown = cli("sync", "nope")
+    assert unknown.exit_code == 1 and "No connector named 'nope'" in unknown.output
+    assert "Traceback" not in unknown.output
+
+    duplicate = cli("connector", "add", "acme", "--api-key", "k2")
+    assert duplicate.exit_code == 1 and "already exists" in duplicate.output
+
+    both = cli("connector", "add", "x", "--api-key", "k", "--oauth-client-id", "c")
+    assert both.exit_code == 2
+    region = cli("connector", "add", "x", "--api-key", "k", "--region", "mars")
+    assert region.exit_code == 2
+    no_user = cli("search", "anything")
+    assert no_user.exit_code == 2
+
+    added.simulator.revoke_api_key()
+    refused = cli("connect", "acme")
+    assert refused.exit_code == 1
+    assert "401" in refused.output and added.api_key not in refused.output
+    failed = cli("sync", "acme", "--json")
+    assert failed.exit_code == 1
+    assert _json(failed.output)["status"] == "failed"
+
+
+def test_data_dir_option_keeps_state_apart(cli: Any, sim_server: Any, tmp_path: Path) -> None:
+    other = tmp_path / "elsewhere"
+    result = cli("connector", "add", "apart", "--api-key", "k", "--data-dir", str(other))
+    assert result.exit_code == 0, result.output
+    assert (other / "state.db").exists()
+    assert _json(cli("connector", "list", "--json").output) == []
+    listed = cli("connector", "list", "--json", "--data-dir", str(other))
+    assert [c["name"] for c in _json(listed.output)] == ["apart"]
