@@ -132,7 +132,9 @@ def policy_document(policy: EscalationPolicy, ctx: AccountContext, source: str) 
         words = _HANDOFF_WORDS.get(handoff, handoff.replace("_", " "))
     else:
         words = "not set (PagerDuty's default: only if the policy has services)"
-    lines.append(f"On-call handoff notifications: {words}.")
+    # PagerDuty labels this "on-call handoff notifications"; "on call" is in nearly every
+    # document, so the label keeps to the words that tell policies apart.
+    lines.append(f"Handoff notifications: {words}.")
     lines.append(_team_line(policy.teams, ctx))
     services = [_ref_name(s, None) for s in policy.services]
     lines.append(f"Services: {_join(services)}." if services else "Services: none.")
@@ -153,8 +155,11 @@ def schedule_document(
     """The document for one schedule, layer-based (v2) or shift-based (v3)."""
     name = _title(schedule.name, getattr(schedule, "summary", None), schedule.id)
     tz = schedule.time_zone or "UTC"
-    lines = [f"Schedule '{name}'" + (" (shift-based)." if isinstance(schedule, ScheduleV3)
-                                     else ".")]
+    kind = "Shift-based schedule" if isinstance(schedule, ScheduleV3) else "Schedule"
+    owners = _team_names(schedule.teams, ctx, mark_private=False)
+    # The opening line says whose schedule it is: "<team> schedule" is how people look for it.
+    lines = [f"{kind} '{name}'" + (f" of the {_join(owners)} team{'s' if len(owners) > 1 else ''}."
+                                   if owners else ", account-wide.")]
     if schedule.description and schedule.description.strip():
         lines.append(f"Description: {schedule.description.strip()}")
     lines.append(f"Time zone: {tz}.")
@@ -171,7 +176,7 @@ def schedule_document(
     people = [_user_words(uid, ctx, refs.get(uid)) for uid in ordered]
     # Worded for the question people ask ("who is on the database schedule"): search terms
     # must all appear, so the everyday words are part of the sentence.
-    lines.append(f"Who is on the schedule (all users): {_join(people) or 'nobody'}.")
+    lines.append(f"Who is on the {name} schedule (all users): {_join(people) or 'nobody'}.")
     lines.append(_team_line(schedule.teams, ctx))
     lines.extend(_usage_lines(schedule, ctx))
     return Document(
@@ -259,7 +264,10 @@ def _layer_line(schedule_id: str, number: int, layer: ScheduleLayer, tz: str,
     turn = layer.rotation_turn_length_seconds
     if turn <= 0:
         raise MappingError(schedule_id, f"{label} has a rotation length of {turn} seconds")
-    parts = [f"{label}: {rotation_words(turn)} rotation, each turn lasts {_duration(turn)}."]
+    every = rotation_words(turn)
+    # "weekly rotation", "rotation every 12 hours": the length is said once.
+    parts = [f"{label}: {every} rotation." if not every.startswith("every")
+             else f"{label}: rotation {every}."]
     start = _moment(schedule_id, f"{label} start", layer.start, tz)
     end = (f"ends {_moment(schedule_id, f'{label} end', layer.end, tz)}" if layer.end
            else "no end date")
@@ -271,9 +279,9 @@ def _layer_line(schedule_id: str, number: int, layer: ScheduleLayer, tz: str,
         parts.append("No users in this layer.")
     if layer.restrictions:
         words = restriction_words(layer.restrictions, schedule_id)
-        parts.append(f"On call only {words}.")
+        parts.append(f"Restricted to {words}.")
     else:
-        parts.append("No restrictions: on call around the clock.")
+        parts.append("No restrictions: covers around the clock.")
     return " ".join(parts)
 
 
@@ -352,10 +360,12 @@ def _span_words(day: int, start: int, dur: int) -> str:
 
 
 def _window(start: int, dur: int) -> str:
+    """"09:00–17:00" within a day; "18:00 for 14 hours, until 08:00 the next day" across
+    midnight. A same-day window's length goes unsaid: it adds nothing but another number."""
     end = start + dur
     if end <= 86400:
-        return f"{_hhmm(start)}–{_hhmm(end)} ({_duration(dur)})"
-    return f"{_hhmm(start)}–{_hhmm(end - 86400)} the next day ({_duration(dur)})"
+        return f"{_hhmm(start)}–{_hhmm(end)}"
+    return f"{_hhmm(start)} for {_duration(dur)}, until {_hhmm(end - 86400)} the next day"
 
 
 def _days_words(days: list[int]) -> str:
@@ -425,7 +435,7 @@ def _event_line(schedule_id: str, rotation: int, event: ScheduleEvent,
     members = [
         _user_words(m.user_id, ctx, None, email=False)
         if m.type == "user_member" and m.user_id
-        else "an empty slot (nobody on call)"
+        else "an empty slot (nobody)"
         for m in strategy.members
     ]
     if strategy.type == "rotating_member_assignment_strategy":
@@ -434,7 +444,7 @@ def _event_line(schedule_id: str, rotation: int, event: ScheduleEvent,
         parts.append(f"Members take turns, each covering {_count(shifts, 'shift')} before the "
                      f"next takes over, in this order: {numbered or 'nobody'}.")
     else:
-        parts.append(f"Every member is on call at the same time: {_join(members) or 'nobody'}.")
+        parts.append(f"Every member takes every shift, together: {_join(members) or 'nobody'}.")
     return " ".join(parts)
 
 
@@ -606,17 +616,24 @@ def _user_words(
     return f"'{name}'"
 
 
-def _team_line(teams: Sequence[Reference], ctx: AccountContext) -> str:
+def _team_names(
+    teams: Sequence[Reference], ctx: AccountContext, *, mark_private: bool = True
+) -> list[str]:
     unique = {t.id: t for t in reversed(teams)}
-    names = [_ref_name(unique[i], ctx.teams.get(i)) for i in _dedupe(t.id for t in teams)]
+    return [_ref_name(unique[i], ctx.teams.get(i), mark_private)
+            for i in _dedupe(t.id for t in teams)]
+
+
+def _team_line(teams: Sequence[Reference], ctx: AccountContext) -> str:
+    names = _team_names(teams, ctx)
     if not names:
         return "Teams: none (account-wide)."
     return f"{'Team' if len(names) == 1 else 'Teams'}: {_join(names)}."
 
 
-def _ref_name(ref: Reference, team: Team | None) -> str:
+def _ref_name(ref: Reference, team: Team | None, mark_private: bool = True) -> str:
     if team is not None and team.name:
-        return f"{team.name} (private team)" if team.private else team.name
+        return f"{team.name} (private team)" if team.private and mark_private else team.name
     return ref.summary or ref.id
 
 

@@ -72,7 +72,7 @@ def test_spec_example_policy_maps_every_field() -> None:
     assert "Level 1: immediately, notify user 'PagerDuty Admin', schedule 'Daily Engineering "\
         "Rotation'" in doc.content
     assert "Does not repeat" in doc.content
-    assert "On-call handoff notifications: only if the policy has services" in doc.content
+    assert "Handoff notifications: only if the policy has services" in doc.content
     assert "Team: Engineering" in doc.content
     assert "Services: My Mail Service" in doc.content
 
@@ -105,13 +105,13 @@ def test_names_fall_back_to_summary_then_id() -> None:
 def test_repeats_handoff_teams_and_services_in_words() -> None:
     text = policy_document(make_policy(), context(), "c").content
     assert "Repeats 2 times" in text
-    assert "On-call handoff notifications: always" in text
+    assert "Handoff notifications: always" in text
     assert "Teams: Payments Platform, Site Reliability." in text
     assert "Services: Checkout API, Card Vault." in text
     once = policy_document(make_policy(num_loops=1), context(), "c").content
     assert "Repeats 1 time:" in once
     unset = policy_document(make_policy(on_call_handoff_notifications=None), context(), "c")
-    assert "On-call handoff notifications: not set" in unset.content
+    assert "Handoff notifications: not set" in unset.content
 
 
 def test_sys_racl_is_subdomain_then_team_ids_without_repeats() -> None:

@@ -97,9 +97,9 @@ def test_spec_example_schedule_maps_every_field() -> None:
     text = doc.content
     assert "Description: Rotation schedule for engineering" in text
     assert "Time zone: America/New_York." in text
-    assert "Layer 1: daily rotation, each turn lasts 1 day." in text
+    assert "Layer 1: daily rotation." in text
     assert "Starts 2015-11-06 21:00 America/New_York, no end date." in text
-    assert "daily 08:00–17:00 (9 hours)" in text
+    assert "Restricted to daily 08:00–17:00." in text
     # Users are named from the users listing, with their e-mail.
     assert "'Earline Greenholt' <125.greenholt.earline@graham.name>" in text
     assert "Team: Engineering." in text
@@ -122,18 +122,19 @@ def test_layers_users_restrictions_and_time_zone() -> None:
     text = doc.content
     assert "Time zone: Europe/Berlin." in text
     assert "2 layers." in text
-    assert "Layer 1 'Business hours': weekly rotation, each turn lasts 1 week." in text
+    assert "Layer 1 'Business hours': weekly rotation." in text
     assert "Starts 2026-01-05 09:00 Europe/Berlin, no end date." in text
     assert "Users in rotation order: 'Ada Lovelace', then 'Bob Stone'." in text
-    assert "On call only weekdays (Monday to Friday) 09:00–17:00 (8 hours)." in text
-    assert "Layer 2 'Nights': every 12 hours rotation" in text
+    assert "Restricted to weekdays (Monday to Friday) 09:00–17:00." in text
+    assert "Layer 2 'Nights': rotation every 12 hours." in text
     assert "ends 2026-12-31 01:00 Europe/Berlin" in text
     assert "'Bob Stone', then 'Cat Ng', then 'Ada Lovelace'" in text
-    assert "daily 20:00–08:00 the next day (12 hours)" in text
-    assert ("Who is on the schedule (all users): 'Ada Lovelace' <ada@example.com>, "
-            "'Bob Stone' <Bob.Stone@Example.com>, "
+    assert "daily 20:00 for 12 hours, until 08:00 the next day" in text
+    assert ("Who is on the Database Primary schedule (all users): "
+            "'Ada Lovelace' <ada@example.com>, 'Bob Stone' <Bob.Stone@Example.com>, "
             "'Cat Ng' <cat@example.com>, 'Dan Extra'.") in text
     assert "Team: Database Reliability (private team)." in text
+    assert text.startswith("Schedule 'Database Primary' of the Database Reliability team.")
     assert doc.sys_racl == ("acme", "TDB")
 
 
@@ -160,25 +161,25 @@ def test_rotation_lengths_in_words(seconds: int, words: str) -> None:
 @pytest.mark.parametrize(
     ("restrictions", "words"),
     [
-        ([daily("08:00:00", 12 * HOUR)], "daily 08:00–20:00 (12 hours)"),
+        ([daily("08:00:00", 12 * HOUR)], "daily 08:00–20:00"),
         ([daily("00:00:00", DAY)], "daily all day"),
         ([weekly(d, "09:00:00", 8 * HOUR) for d in (1, 2, 3, 4, 5)],
-         "weekdays (Monday to Friday) 09:00–17:00 (8 hours)"),
+         "weekdays (Monday to Friday) 09:00–17:00"),
         ([weekly(d, "00:00:00", DAY) for d in (6, 7)], "weekends (Saturday and Sunday) all day"),
         ([weekly(d, "10:00:00", 2 * HOUR) for d in (1, 3, 5)],
-         "Monday, Wednesday, Friday 10:00–12:00 (2 hours)"),
+         "Monday, Wednesday, Friday 10:00–12:00"),
         ([weekly(d, "09:30:00", HOUR) for d in (2, 3, 4)],
-         "Tuesday to Thursday 09:30–10:30 (1 hour)"),
+         "Tuesday to Thursday 09:30–10:30"),
         ([weekly(1, "09:00:00", 4 * DAY + 8 * HOUR)],
          "Monday 09:00 to Friday 17:00 (the work week)"),
         ([weekly(5, "18:00:00", 2 * DAY + 14 * HOUR)],
          "Friday 18:00 to Monday 08:00 (the weekend)"),
         ([weekly(2, "12:00:00", 2 * DAY)], "Tuesday 12:00 to Thursday 12:00"),
-        ([weekly(3, "09:00:00", DAY)], "Wednesday 09:00–09:00 the next day (1 day)"),
-        ([weekly(5, "22:00:00", 8 * HOUR)], "Friday 22:00–06:00 the next day (8 hours)"),
+        ([weekly(3, "09:00:00", DAY)], "Wednesday 09:00 for 1 day, until 09:00 the next day"),
+        ([weekly(5, "22:00:00", 8 * HOUR)], "Friday 22:00 for 8 hours, until 06:00 the next day"),
         ([weekly(3, "09:00:00", WEEK)], "all week, turning over Wednesday 09:00"),
         ([daily("09:00:00", 3 * HOUR), daily("14:00:00", 3 * HOUR)],
-         "daily 09:00–12:00 (3 hours), daily 14:00–17:00 (3 hours)"),
+         "daily 09:00–12:00, daily 14:00–17:00"),
     ],
 )
 def test_restrictions_in_words(restrictions: list[dict[str, Any]], words: str) -> None:

@@ -60,7 +60,7 @@ def test_policy_content_resolves_every_target_and_counts_levels(sim: SimulatedAc
             assert teams[team.id] in doc.content
         for service in policy.services:
             assert str(service.summary) in doc.content
-        assert "handoff notifications: " in doc.content
+        assert "Handoff notifications: " in doc.content
         if policy.num_loops:
             assert f"Repeats {policy.num_loops} time" in doc.content
         else:
@@ -93,7 +93,7 @@ def test_schedule_content_names_users_zone_and_policies(sim: SimulatedAccount) -
             if layer.name and not layer.name.startswith("Layer"):
                 assert f"Layer {n} '{layer.name}'" in doc.content
     for schedule in sim.schedules_v3:
-        assert "(shift-based)" in by_id[f"schedule:{schedule.id}"].content
+        assert "Shift-based schedule" in by_id[f"schedule:{schedule.id}"].content
 
 
 def test_mapping_is_deterministic(sim: SimulatedAccount) -> None:

@@ -89,11 +89,11 @@ def test_v3_schedule_document_fields() -> None:
 def test_v3_rotations_events_and_members_in_words() -> None:
     sched = make_v3()
     text = schedule_document(sched, context(sched), "c").content
-    assert "Schedule 'Checkout Shifts' (shift-based)." in text
+    assert "Shift-based schedule 'Checkout Shifts' of the Checkout, Site Reliability teams." in text
     assert "Description: Follow-the-sun coverage for checkout." in text
     assert "Time zone: Europe/Berlin." in text
     assert "2 rotations." in text
-    assert ("Rotation 1 event 'Day shift': weekly on Monday, Tuesday, 09:00–17:00 (8 hours) "
+    assert ("Rotation 1 event 'Day shift': weekly on Monday, Tuesday, 09:00–17:00 "
             "Europe/Berlin.") in text
     assert "Effective from 2026-03-02 01:00 Europe/Berlin, with no end date." in text
     assert ("Members take turns, each covering 2 shifts before the next takes over, in this "
@@ -101,9 +101,9 @@ def test_v3_rotations_events_and_members_in_words() -> None:
     assert ("Rotation 2 event 'Weekend cover': every 2 weeks on Saturday, except on "
             "2026-12-26 08:00 UTC, from Saturday 09:00 to Monday 09:00 (2 days)") in text
     assert "until 2026-12-31 01:00 Europe/Berlin" in text
-    assert ("Every member is on call at the same time: 'Cat Ng', "
-            "an empty slot (nobody on call).") in text
-    assert ("Who is on the schedule (all users): 'Ada Lovelace' <ada@example.com>, "
+    assert ("Every member takes every shift, together: 'Cat Ng', "
+            "an empty slot (nobody).") in text
+    assert ("Who is on the Checkout Shifts schedule (all users): 'Ada Lovelace' <ada@example.com>, "
             "'Bob Stone' <bob@example.com>, "
             "'Cat Ng' <cat@example.com>.") in text
     assert "Teams: Checkout, Site Reliability." in text
@@ -154,7 +154,8 @@ def test_daily_event_of_a_whole_day_reads_as_a_daily_window() -> None:
                 start="2026-03-02T08:00:00Z", end="2026-03-03T08:00:00Z")
     sched = make_v3(rotations=[{"id": "R", "events": [day]}])
     text = schedule_document(sched, context(sched), "c").content
-    assert "'Daily On-Call': daily, 09:00–09:00 the next day (1 day) Europe/Berlin." in text
+    assert ("'Daily On-Call': daily, 09:00 for 1 day, until 09:00 the next day "
+            "Europe/Berlin.") in text
     assert "each covering 7 shifts" in text
 
 
