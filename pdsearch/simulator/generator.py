@@ -127,6 +127,9 @@ class _Generator:
         self.epoch = datetime(2025, 1, 6, tzinfo=UTC)
         self.team_theme: dict[str, int] = {}
         self.team_base: dict[str, str] = {}
+        self.per_team: dict[tuple[str, str], int] = {}
+        self.on_call: list[str] = []  # users whose role lets them be on call
+        self.on_call_set: set[str] = set()
 
     # ------------------------------------------------------------------ users
 
@@ -168,6 +171,9 @@ class _Generator:
                 "created_via_sso": rng.random() < 0.4,
             }
             out.append(user_id)
+        # Observers and read-only users cannot be on call in PagerDuty.
+        self.on_call = [u for u in out if self.account.users[u]["role"] not in NOT_ON_CALL]
+        self.on_call_set = set(self.on_call)
         return out
 
     # ------------------------------------------------------------------ teams
@@ -230,7 +236,10 @@ class _Generator:
             schedule_teams = self._pick_teams(team_ids, i)
             if schedule_teams:
                 base = self.account.teams[schedule_teams[0]]["name"]
-                kind = names.SCHEDULE_KINDS[(i // len(team_ids)) % len(names.SCHEDULE_KINDS)]
+                # Each team's schedules go Primary, Secondary, On-Call... in turn.
+                nth = self.per_team.setdefault(("schedule", base), 0)
+                self.per_team[("schedule", base)] = nth + 1
+                kind = names.SCHEDULE_KINDS[nth % len(names.SCHEDULE_KINDS)]
             else:
                 base = rng.choice(names.SHARED_GROUPS)
                 kind = rng.choice(names.SCHEDULE_KINDS)
@@ -281,11 +290,12 @@ class _Generator:
             pool.extend(
                 m["user_id"]
                 for m in self.account.memberships.get(team_id, [])
-                if m["role"] != "observer"
+                if m["role"] != "observer" and m["user_id"] in self.on_call_set
             )
         pool = list(dict.fromkeys(pool))
         if len(pool) < 2:
-            pool.extend(self.rng.sample(user_ids, min(len(user_ids), 6)))
+            everyone = self.on_call or user_ids
+            pool.extend(self.rng.sample(everyone, min(len(everyone), 6)))
             pool = list(dict.fromkeys(pool))
         return pool
 
@@ -413,33 +423,30 @@ class _Generator:
             by_team.setdefault(teams[0]["id"] if teams else None, []).append(schedule_id)
         used: set[str] = set()
         used_services: set[str] = set()
-        responders = [
-            u
-            for u in user_ids
-            if account.users[u]["role"]
-            not in ("observer", "read_only_user", "read_only_limited_user")
-        ] or user_ids
+        responders = self.on_call or user_ids
         for i in range(count):
             team_id = team_ids[i % len(team_ids)] if team_ids and rng.random() >= 0.12 else None
             if team_id:
                 base = account.teams[team_id]["name"]
-                kind = names.POLICY_KINDS[(i // len(team_ids)) % len(names.POLICY_KINDS)]
+                nth = self.per_team.setdefault(("policy", team_id), 0)
+                self.per_team[("policy", team_id)] = nth + 1
+                kind = names.POLICY_KINDS[nth % len(names.POLICY_KINDS)]
             else:
                 base = rng.choice(names.SHARED_GROUPS)
                 kind = rng.choice(names.POLICY_KINDS)
             name = _unique(f"{base} {kind}", used)
-            own = by_team.get(team_id, []) if team_id else []
-            candidates = own or schedule_ids
+            candidates = by_team.get(team_id) or schedule_ids
             managers = (
                 [
                     m["user_id"]
                     for m in account.memberships.get(team_id or "", [])
-                    if m["role"] == "manager"
+                    if m["role"] == "manager" and m["user_id"] in self.on_call_set
                 ]
                 if team_id
                 else []
             )
-            rules = self._rules(candidates, managers or responders, responders)
+            first_line = self._user_pool([team_id], user_ids) if team_id else responders
+            rules = self._rules(candidates, managers or responders, first_line)
             policy_id = self.ids.new()
             account.escalation_policies[policy_id] = {
                 "id": policy_id,
@@ -517,4 +524,5 @@ class _Generator:
             }
 
 
+NOT_ON_CALL = ("observer", "read_only_user", "read_only_limited_user")
 TEAM_ROLES_W = ("observer", "responder", "manager")

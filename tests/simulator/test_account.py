@@ -180,6 +180,36 @@ def test_policies_rules_targets_teams_and_services(account: Account) -> None:
             assert p["name"].startswith(team["name"])
 
 
+def test_only_users_who_may_be_on_call_are_scheduled_or_targeted(account: Account) -> None:
+    never = {"observer", "read_only_user", "read_only_limited_user"}
+    scheduled = {
+        u["user"]["id"]
+        for s in account.schedules.values()
+        for layer in s.get("schedule_layers", [])
+        for u in layer["users"]
+    }
+    targeted = {
+        t["id"]
+        for p in account.escalation_policies.values()
+        for r in p["escalation_rules"]
+        for t in r["targets"]
+        if t["type"] == "user_reference"
+    }
+    assert scheduled and targeted
+    assert not {account.users[u]["role"] for u in scheduled | targeted} & never
+
+
+def test_each_team_gets_a_primary_schedule_first() -> None:
+    acct = Account.generate(1, teams=3, users=30, schedules=12, policies=6)
+    for team_id in acct.teams:
+        names = [acct.schedules[s]["name"] for s in acct.list_ids("schedules", team_ids=[team_id])]
+        names += [
+            acct.schedules[s]["name"] for s in acct.list_ids("schedules_v3", team_ids=[team_id])
+        ]
+        own = [n for n in names if n.startswith(acct.teams[team_id]["name"])]
+        assert any(n.endswith("Primary") for n in own), own
+
+
 def test_generation_rejects_impossible_sizes() -> None:
     with pytest.raises(ValueError, match="at least one user"):
         Account.generate(1, 1, 0, 0, 0)
