@@ -24,6 +24,7 @@ and at most ``MAX_TERMS`` terms are kept.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Collection
 from dataclasses import dataclass
 
 MAX_QUERY_CHARS = 1000
@@ -117,12 +118,37 @@ class ParsedQuery:
     terms: tuple[Term, ...]
     blank: bool
 
-    def fts(self, *, any_term: bool = False) -> str | None:
-        """The FTS5 expression requiring every term (or, with ``any_term``, at least one), or
-        None when there is nothing to match."""
-        if not self.terms:
+    def fts(self, *, any_term: bool = False, skip: Collection[Term] = ()) -> str | None:
+        """The FTS5 expression requiring every term (or, with ``any_term``, at least one), leaving
+        out ``skip``; None when there is nothing to match."""
+        terms = [t for t in self.terms if t not in skip]
+        if not terms:
             return None
-        return (" OR " if any_term else " AND ").join(term.fts() for term in self.terms)
+        return (" OR " if any_term else " AND ").join(term.fts() for term in terms)
+
+    def kind_intent(self, kinds: Collection[str]) -> tuple[str, tuple[Term, ...]] | None:
+        """The document type the query asks for, and the terms naming it.
+
+        ``kinds`` are the document types in the index (``escalation_policy``, ``schedule``). A
+        query asks for a type when it *ends* with words of that type's name, singular or plural:
+        "database reliability schedules", "payments escalation policy". Elsewhere such words
+        describe rather than ask ("8 escalation levels in total"), so they stay plain terms.
+        """
+        words = {kind: set(kind.lower().replace("_", " ").split()) for kind in kinds}
+        named: set[str] = set()
+        naming: list[Term] = []
+        for term in reversed(self.terms):
+            if term.phrase or term.prefix:
+                break
+            forms = {f.lower() for f in word_forms(term.text)}
+            hits = {kind for kind, ws in words.items() if forms & ws}
+            if not hits or (named and not hits & named):
+                break
+            named = hits if not named else named & hits
+            naming.append(term)
+        if len(named) != 1:
+            return None
+        return named.pop(), tuple(naming)
 
 
 def _clean(raw: str) -> str:

@@ -26,6 +26,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -33,15 +34,18 @@ from pathlib import Path
 from types import TracebackType
 
 from pdsearch.index.base import Document, SearchHit, SearchResults
-from pdsearch.index.query import parse_query
+from pdsearch.index.query import ParsedQuery, parse_query
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+# 1: title, content, acl. 2: adds kind (rebuilt from docs on upgrade).
+SCHEMA_VERSION = 2
 TITLE_WEIGHT = 10.0
 CONTENT_WEIGHT = 1.0
+KIND_WEIGHT = 3.0
 SNIPPET_TOKENS = 32
 MAX_LIMIT = 1000
+_KINDS_TTL = 60.0
 
 # Snippet markers: private-use characters that are removed from the indexed copy of the text,
 # so after HTML-escaping the snippet they can only be the hits FTS5 marked.
@@ -49,8 +53,7 @@ _OPEN = "\ue000"
 _CLOSE = "\ue001"
 _SANITIZE = str.maketrans({_OPEN: "\ufffd", _CLOSE: "\ufffd"})
 
-# The weights in 'rank' are TITLE_WEIGHT, CONTENT_WEIGHT and 0 for acl.
-_SCHEMA = """
+_SCHEMA_DOCS = """
 CREATE TABLE docs (
     rid INTEGER PRIMARY KEY,
     id TEXT NOT NULL UNIQUE,
@@ -64,14 +67,22 @@ CREATE TABLE docs (
 );
 CREATE INDEX docs_source_title ON docs (source, title, id);
 CREATE INDEX docs_title ON docs (title, id);
+CREATE INDEX docs_type ON docs (type);
+"""
+
+# ``kind`` is the document type in words ("escalation policy"), so "payments schedule" prefers
+# the schedule to the policy that merely names it. The weights in 'rank' are TITLE_WEIGHT,
+# CONTENT_WEIGHT, KIND_WEIGHT and 0 for acl.
+_SCHEMA_FTS = """
 CREATE VIRTUAL TABLE docs_fts USING fts5(
-    title, content, acl,
+    title, content, kind, acl,
     tokenize = 'unicode61 remove_diacritics 2',
     prefix = '2 3'
 );
-INSERT INTO docs_fts (docs_fts, rank)
-    VALUES ('rank', 'bm25(10.0, 1.0, 0.0)');
+INSERT INTO docs_fts (docs_fts, rank) VALUES ('rank', 'bm25(10.0, 1.0, 3.0, 0.0)');
 """
+
+_INSERT_FTS = "INSERT INTO docs_fts (rowid, title, content, kind, acl) VALUES (?, ?, ?, ?, ?)"
 
 # char(57344) and char(57345) are _OPEN and _CLOSE; 32 is SNIPPET_TOKENS.
 _SEARCH_SQL = """
@@ -163,6 +174,8 @@ class SqliteIndex:
         self._conns_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._closed = False
+        self._kinds_lock = threading.Lock()
+        self._kinds_cache: tuple[float, set[str]] | None = None
         try:
             self._conn().execute("PRAGMA journal_mode = WAL")
             self._migrate()
@@ -214,6 +227,7 @@ class SqliteIndex:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+            self._kinds_cache = None
 
     @contextmanager
     def _read(self) -> Iterator[_Connection]:
@@ -243,9 +257,17 @@ class SqliteIndex:
                         f"{self.path} already holds other tables ({', '.join(tables[:5])}) and "
                         "is not a pdsearch search index; give the index a file of its own."
                     )
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        c.execute(statement)
+                _run_script(c, _SCHEMA_DOCS)
+                _run_script(c, _SCHEMA_FTS)
+            elif version < SCHEMA_VERSION:
+                # The FTS table is derived from docs: rebuild it in the current layout.
+                c.execute("CREATE INDEX IF NOT EXISTS docs_type ON docs (type)")
+                c.execute("DROP TABLE IF EXISTS docs_fts")
+                _run_script(c, _SCHEMA_FTS)
+                rows = c.execute("SELECT rid, type, title, content, sys_racl FROM docs").fetchall()
+                for rid, type_, title, content, racl in rows:
+                    c.execute(_INSERT_FTS, _fts_row(rid, type_, title, content, json.loads(racl)))
+            if version != SCHEMA_VERSION:
                 c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -302,15 +324,9 @@ class SqliteIndex:
                         "sys_racl = ?, content_hash = ? WHERE rid = ?",
                         (*values, rid),
                     )
-                conn.execute(
-                    "INSERT INTO docs_fts (rowid, title, content, acl) VALUES (?, ?, ?, ?)",
-                    (
-                        rid,
-                        doc.title.translate(_SANITIZE),
-                        doc.content.translate(_SANITIZE),
-                        " ".join(entity_token(e) for e in doc.sys_racl),
-                    ),
-                )
+                assert rid is not None
+                row_values = _fts_row(rid, doc.type, doc.title, doc.content, doc.sys_racl)
+                conn.execute(_INSERT_FTS, row_values)
 
     def delete(self, ids: Iterable[str]) -> None:
         """Delete documents by id, in one transaction; unknown ids are ignored."""
@@ -373,8 +389,10 @@ class SqliteIndex:
     ) -> SearchResults:
         """Documents visible to ``entities`` that match ``query``, best first.
 
-        Documents holding every term are preferred; when there are none, documents holding any
-        term are ranked instead. A blank query lists every visible document by title (score 0).
+        The first of these that finds anything answers: every term, within the document type the
+        query names ("payments schedule" → schedules); every term; any term within that type;
+        any term. So documents holding all the words come first, and a question typed as prose
+        still finds something. A blank query lists every visible document by title (score 0).
         A query with no searchable characters matches nothing. An empty entity set sees nothing.
         Snippets are HTML-safe, with hits in ``<mark>``.
         """
@@ -388,15 +406,13 @@ class SqliteIndex:
         offset = max(0, offset)
         acl = acl_expression(allowed)
         user = parsed.fts()
-        match = acl if user is None else _restricted(user, acl)
         try:
             with self._read() as conn:
-                total = int(conn.execute(_COUNT_SQL, (match,)).fetchone()[0])
-                if total == 0 and len(parsed.terms) > 1:
-                    # Nothing has every word: rank what has some of them, as a person typing a
-                    # question expects, rather than answer "no results".
-                    match = _restricted(parsed.fts(any_term=True) or "", acl)
+                total, match = 0, acl
+                for match in self._candidates(conn, parsed, acl):
                     total = int(conn.execute(_COUNT_SQL, (match,)).fetchone()[0])
+                    if total:
+                        break
                 if total == 0 or limit == 0 or offset >= total:
                     return SearchResults(total=total, hits=[])
                 if user is None:
@@ -420,6 +436,38 @@ class SqliteIndex:
             return SearchResults(total=0, hits=[])
         return SearchResults(total=total, hits=hits)
 
+    def _candidates(
+        self, conn: sqlite3.Connection, parsed: ParsedQuery, acl: str
+    ) -> Iterator[str]:
+        """The MATCH expressions to try in turn (see ``search``)."""
+        if parsed.blank:
+            yield acl
+            return
+        intent = parsed.kind_intent(self._kinds(conn))
+        kind_clause = ""
+        if intent is not None:
+            kind, naming = intent
+            kind_clause = 'kind : "' + kind.replace("_", " ").replace('"', '""') + '" AND '
+            rest = parsed.fts(skip=naming)
+            yield kind_clause + (acl if rest is None else _restricted(rest, acl))
+        yield _restricted(parsed.fts() or "", acl)
+        if len(parsed.terms) > 1:
+            if intent is not None:
+                rest_any = parsed.fts(any_term=True, skip=intent[1])
+                if rest_any is not None:
+                    yield kind_clause + _restricted(rest_any, acl)
+            yield _restricted(parsed.fts(any_term=True) or "", acl)
+
+    def _kinds(self, conn: sqlite3.Connection) -> set[str]:
+        """The document types in the index, re-read at most every ``_KINDS_TTL`` seconds (another
+        process may add a type) and at once after this instance writes."""
+        now = time.monotonic()
+        with self._kinds_lock:
+            if self._kinds_cache is None or now - self._kinds_cache[0] > _KINDS_TTL:
+                kinds = {r[0] for r in conn.execute("SELECT DISTINCT type FROM docs")}
+                self._kinds_cache = (now, kinds)
+            return self._kinds_cache[1]
+
     def explain(self, query: str, entities: Collection[str]) -> builtins.list[str]:
         """The EXPLAIN QUERY PLAN lines of the search statement (tests pin the fast plan)."""
         parsed = parse_query(query)
@@ -432,7 +480,26 @@ class SqliteIndex:
 
 def _restricted(user: str, acl: str) -> str:
     """The user's expression, kept to the text columns, ANDed with the access filter."""
-    return "{title content} : (" + user + ") AND " + acl
+    return "{title content kind} : (" + user + ") AND " + acl
+
+
+def _run_script(conn: sqlite3.Connection, script: str) -> None:
+    # executescript() would COMMIT the open transaction; run statement by statement instead.
+    for statement in script.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _fts_row(
+    rid: int, type_: str, title: str, content: str, sys_racl: Iterable[str]
+) -> tuple[int, str, str, str, str]:
+    return (
+        rid,
+        title.translate(_SANITIZE),
+        content.translate(_SANITIZE),
+        type_.replace("_", " "),
+        " ".join(entity_token(e) for e in sys_racl),
+    )
 
 
 def _document(row: Sequence[str]) -> Document:

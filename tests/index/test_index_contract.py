@@ -284,11 +284,45 @@ def test_a_question_finds_documents_with_its_words(index: SearchIndex) -> None:
             doc(3, "Database Secondary", "weekly rotation: Alan Turing"),
         ]
     )
-    res = index.search("who is on the database primary schedule", {"acme"})
+    # No document holds "call": rank those holding some of the words, the most first.
+    res = index.search("who is on call for the database primary", {"acme"})
     assert res.hits[0].id == "schedule:P1"
     assert ids(res) == {"schedule:P1", "schedule:P2", "schedule:P3"} and res.total == 3
-    # Every visible document with all words beats those with some of them.
+    # When some documents hold every word, only they are found.
     assert ids(index.search("database primary", {"acme"})) == {"schedule:P1"}
+
+
+@pytest.fixture
+def kinds_index(index: SearchIndex) -> SearchIndex:
+    index.upsert(
+        [
+            doc(1, "Payments Primary", "Used by escalation policy 'Payments escalation'."),
+            doc(
+                2,
+                "Payments escalation",
+                "Level 1: notify schedule 'Payments Primary'. 3 escalation levels in total.",
+                type_="escalation_policy",
+            ),
+            doc(3, "Storage", "Team: Storage. 3 escalation levels in total."),
+        ]
+    )
+    return index
+
+
+def test_a_query_ending_with_a_type_asks_for_that_type(kinds_index: SearchIndex) -> None:
+    assert ids(kinds_index.search("payments schedule", {"acme"})) == {"schedule:P1"}
+    assert ids(kinds_index.search("payments schedules", {"acme"})) == {"schedule:P1"}
+    got = kinds_index.search("payments escalation policy", {"acme"})
+    assert ids(got) == {"escalation_policy:P2"}
+    assert ids(kinds_index.search("schedules", {"acme"})) == {"schedule:P1", "schedule:P3"}
+
+
+def test_type_words_elsewhere_are_plain_words(kinds_index: SearchIndex) -> None:
+    got = kinds_index.search("3 escalation levels in total", {"acme"})
+    assert ids(got) == {"escalation_policy:P2", "schedule:P3"}
+    # Asking for a type that has no match falls back to every type.
+    got = kinds_index.search("storage escalation", {"acme"})
+    assert ids(got) == {"schedule:P3"}
 
 
 def test_blank_query_lists_visible_documents_by_title(index: SearchIndex) -> None:

@@ -109,3 +109,29 @@ def test_any_input_gives_an_expression_fts5_accepts(raw: str) -> None:
     db = sqlite3.connect(":memory:")
     db.execute("CREATE VIRTUAL TABLE t USING fts5(a, tokenize='unicode61 remove_diacritics 2')")
     db.execute("SELECT * FROM t WHERE t MATCH ?", (expression,)).fetchall()
+
+
+KINDS = {"schedule", "escalation_policy"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind", "naming"),
+    [
+        ("database reliability schedule", "schedule", ["schedule"]),
+        ("payments Schedules", "schedule", ["Schedules"]),
+        ("payments escalation policies", "escalation_policy", ["policies", "escalation"]),
+        ("payments escalation", "escalation_policy", ["escalation"]),
+        ("8 escalation levels in total", None, []),
+        ("schedule for payments", None, []),
+        ("escalation policy schedule", "schedule", ["schedule"]),
+        ('payments "schedule"', None, []),
+        ("sched*", None, []),
+    ],
+)
+def test_kind_intent(raw: str, kind: str | None, naming: list[str]) -> None:
+    intent = parse_query(raw).kind_intent(KINDS)
+    if kind is None:
+        assert intent is None
+    else:
+        assert intent is not None
+        assert intent[0] == kind and [t.text for t in intent[1]] == naming
