@@ -194,3 +194,34 @@ def test_connections_of_finished_threads_are_released(index: SqliteIndex) -> Non
         t.join()
     gc.collect()
     assert len(index._conns) <= 2
+
+
+def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
+    """Version 1 had no ``kind`` column; opening such a file rebuilds the FTS table from docs."""
+    path = tmp_path / "index.db"
+    d = doc(1, "Payments Primary", "weekly rotation", ("acme", "team-a"))
+    with sqlite3.connect(path) as raw:
+        raw.executescript(
+            """
+            CREATE TABLE docs (rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+                source TEXT NOT NULL, type TEXT NOT NULL, title TEXT NOT NULL,
+                content TEXT NOT NULL, url TEXT NOT NULL, sys_racl TEXT NOT NULL,
+                content_hash TEXT NOT NULL);
+            CREATE VIRTUAL TABLE docs_fts USING fts5(title, content, acl);
+            PRAGMA user_version = 1;
+            """
+        )
+        raw.execute(
+            "INSERT INTO docs VALUES (7, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (d.id, d.source, d.type, d.title, d.content, d.url, '["acme", "team-a"]',
+             d.content_hash),
+        )
+    ix = SqliteIndex(path)
+    try:
+        assert ix.get(d.id) == d
+        assert [h.id for h in ix.search("payments schedule", {"team-a"}).hits] == [d.id]
+        assert ix.search("payments", {"other"}).total == 0
+    finally:
+        ix.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
