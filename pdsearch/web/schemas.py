@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from pdsearch.pagerduty.regions import is_loopback_host
+
 T = TypeVar("T")
 
 MAX_LIST_LIMIT = 500
@@ -25,14 +27,23 @@ class _Request(BaseModel):
 
 
 def _check_url(value: str | None) -> str | None:
-    if value is None or value == "":
+    """The client's rules (``pagerduty.regions``), checked up front so a bad URL is a 422 now
+    rather than a failed Connect later. Messages never repeat the URL: it could hold a password."""
+    if value is None or not value.strip():
         return None
-    parts = urlsplit(value)
+    parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http:// or https:// URL with a host")
+        raise ValueError("must be a full URL such as https://api.pagerduty.com")
+    if parts.username or parts.password:
+        raise ValueError("must not carry a user name or password")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ValueError(
+            "must use https:// (plain http:// only for localhost or 127.0.0.1, so credentials "
+            "are never sent unencrypted)"
+        )
     if parts.query or parts.fragment:
         raise ValueError("must not carry a query string or fragment")
-    return value.rstrip("/")
+    return value.strip().rstrip("/")
 
 
 # --- errors -------------------------------------------------------------------------------

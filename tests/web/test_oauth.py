@@ -271,3 +271,23 @@ async def test_success_without_pages_is_a_small_answer(service, api_settings, ac
         assert done.status_code == 200
         assert pd.subdomain in done.text
         assert done.headers["content-type"].startswith(accept)
+
+
+async def test_a_refused_code_stores_nothing(service, api_settings) -> None:
+    pd = make_pd_sim()
+    async with service(api_settings, pd.transport) as (app, client):
+        cid = (await client.post("/api/v1/connectors", json=oauth_body(pd))).json()["id"]
+        location = (await client.get(f"/api/v1/connectors/{cid}/oauth/authorize")).headers[
+            "location"
+        ]
+        back = urlsplit(await approve(pd, location))
+        state = parse_qs(back.query)["state"][0]
+        async with anonymous(app) as browser:
+            resp = await browser.get(
+                "/oauth/callback", params={"code": "not-the-code", "state": state}
+            )
+        message = assert_error(resp, 400, "oauth_failed")
+        assert "not-the-code" not in message and pd.client_secret not in message
+        assert "access_token" not in app.state.services.store.get_credentials(cid)
+        connector = (await client.get(f"/api/v1/connectors/{cid}")).json()
+        assert connector["status"] == "needs_authorization" and connector["last_error"]

@@ -24,7 +24,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
 
-from pdsearch.pagerduty.errors import PagerDutyError
+from pdsearch.pagerduty.errors import OAuthError, PagerDutyError
 from pdsearch.pagerduty.oauth import OAuthToken, authorization_request, exchange_code
 from pdsearch.store import Connector, NotFoundError
 from pdsearch.sync.connection import ConnectorError, check_connection
@@ -237,6 +237,9 @@ async def callback(
         return _failure(
             request, 400, "invalid_state", "The connector was removed during the sign-in."
         )
+    creds = store.get_credentials(connector_id)
+    # A failed re-authorization leaves a working token (and its status) in place.
+    status_after_failure = connector.status if creds.get("access_token") else "needs_authorization"
     if error or not code:
         reason = error or "no authorization code"
         message = (
@@ -244,10 +247,9 @@ async def callback(
             + (f": {error_description}" if error_description else "")
             + "). Start the authorization again and approve access."
         )
-        store.set_status(connector_id, "needs_authorization", error=message)
+        store.set_status(connector_id, status_after_failure, error=message)
         return _failure(request, 400, "oauth_denied", message)
 
-    creds = store.get_credentials(connector_id)
     try:
         token = await exchange_code(
             creds.get("client_id", ""),
@@ -264,8 +266,9 @@ async def callback(
             f"PagerDuty refused the sign-in: {exc} Check the connector's client id and secret "
             "and its OAuth host, then authorize again."
         )
-        store.set_status(connector_id, "needs_authorization", error=message)
-        return _failure(request, 502 if exc.status_code is None else 400, "oauth_failed", message)
+        store.set_status(connector_id, status_after_failure, error=message)
+        refused = isinstance(exc, OAuthError) or 400 <= (exc.status_code or 0) < 500
+        return _failure(request, 400 if refused else 502, "oauth_failed", message)
 
     store.update_credentials(connector_id, **_token_fields(token))
     log.info("stored OAuth tokens for connector %s", connector_id)
