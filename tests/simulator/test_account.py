@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pdsearch.simulator.account import Account, AccountError, Actor, NotFound
 from pdsearch.simulator.config import SCALES, SimulatorConfig
@@ -208,6 +210,25 @@ def test_each_team_gets_a_primary_schedule_first() -> None:
         ]
         own = [n for n in names if n.startswith(acct.teams[team_id]["name"])]
         assert any(n.endswith("Primary") for n in own), own
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**32),
+    teams=st.integers(0, 6),
+    users=st.integers(1, 15),
+    schedules=st.integers(0, 8),
+    policies=st.integers(0, 8),
+)
+def test_any_small_generated_account_is_one_the_api_could_build(
+    seed: int, teams: int, users: int, schedules: int, policies: int
+) -> None:
+    acct = Account.generate(seed, teams, users, schedules, policies)
+    sizes = (len(acct.teams), len(acct.users), len(acct.schedules), len(acct.escalation_policies))
+    assert sizes == (teams, users, schedules, policies)
+    # Loading re-checks every object with the write rules: references exist, rules have targets.
+    assert Account.from_json(acct.to_json()).to_json() == acct.to_json()
+    assert [u["role"] for u in acct.users.values()].count("owner") == 1
 
 
 def test_generation_rejects_impossible_sizes() -> None:
