@@ -313,11 +313,17 @@ class SyncScheduler:
         return self._store.delete_schedule(connector_id)
 
     def describe(self, connector_id: str) -> dict[str, Any] | None:
-        """The spec and ``next_run_at`` (ISO 8601 UTC, or None), or None without a schedule."""
-        spec = self._store.get_schedule(connector_id)
-        if spec is None:
+        """The spec with ``next_run_at`` and ``last_run_at`` (ISO 8601 UTC, or None), or None
+        without a schedule."""
+        record = self._store.get_schedule_record(connector_id)
+        if record is None:
             return None
-        return {**spec, "next_run_at": iso(self._next_run(connector_id, spec))}
+        spec = record.spec
+        return {
+            **spec,
+            "next_run_at": iso(self._next_run(connector_id, spec)),
+            "last_run_at": iso(record.last_fired_at),
+        }
 
     # --- internals ---------------------------------------------------------------------
 

@@ -82,6 +82,8 @@ async def test_missed_interval_runs_are_coalesced_into_one(
         assert len(recorder.calls) == 1
         described = sched.describe(connector.id)
         assert described is not None and described["next_run_at"] is not None
+        last = datetime.fromisoformat(described["last_run_at"])
+        assert datetime.now(UTC) - timedelta(seconds=5) < last <= datetime.now(UTC)
         nxt = datetime.fromisoformat(described["next_run_at"])
         assert datetime.now(UTC) < nxt <= datetime.now(UTC) + timedelta(minutes=10)
     finally:
@@ -210,7 +212,8 @@ async def test_set_describe_remove(store: Store, connector: Connector, recorder:
     sched.start()
     try:
         d = sched.set(connector.id, {"interval_minutes": 60})
-        assert set(d) == {"interval_minutes", "next_run_at"}
+        assert set(d) == {"interval_minutes", "next_run_at", "last_run_at"}
+        assert d["last_run_at"] is None
         assert store.get_schedule(connector.id) == {"interval_minutes": 60}
         with pytest.raises(ScheduleError):
             sched.set(connector.id, {"interval_minutes": 0})
