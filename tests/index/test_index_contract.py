@@ -465,7 +465,8 @@ def test_random_queries_stay_within_the_visible_set(teams_index: SearchIndex, qu
 @given(
     words=st.lists(
         st.sampled_from(
-            ["payments", "rotation", "team", "T1", "T2", "OR", "NOT", '"', "*", "(", ":"]
+            ["payments", "rotation", "team", "T1", "T2", "OR", "NOT", "schedule", "policy",
+             "kind:schedule", "acl:T3", "\"", "*", "(", ":"]
         ),
         max_size=6,
     )
