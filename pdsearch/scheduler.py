@@ -321,7 +321,7 @@ class SyncScheduler:
         spec = record.spec
         return {
             **spec,
-            "next_run_at": iso(self._next_run(connector_id, spec)),
+            "next_run_at": iso(self._next_run(record)),
             "last_run_at": iso(record.last_fired_at),
         }
 
@@ -365,22 +365,30 @@ class SyncScheduler:
         if self._scheduler.get_job(connector_id) is not None:
             self._scheduler.remove_job(connector_id)
 
-    def _next_run(self, connector_id: str, spec: Mapping[str, Any]) -> datetime | None:
-        job = self._scheduler.get_job(connector_id)
+    def _next_run(self, record: ScheduleRecord) -> datetime | None:
+        job = self._scheduler.get_job(record.connector_id)
         next_time: datetime | None = getattr(job, "next_run_time", None) if job else None
         if next_time is not None or (job is not None and self._scheduler.running):
             return next_time
-        # Not started yet (pending job): work it out from the trigger.
+        # Not started yet (a pending job has no next run time): work it out from the trigger.
+        now = datetime.now(UTC)
         try:
-            trig = build_trigger(spec, datetime.now(UTC))
+            trig = build_trigger(record.spec, _anchor(record))
         except ScheduleError:
             return None
-        result: datetime | None = trig.get_next_fire_time(None, datetime.now(UTC))
+        result: datetime | None = trig.get_next_fire_time(None, now)
         return result
 
     async def _fire(self, connector_id: str) -> None:
         if self._stopped:
             return
+        try:
+            await self._fire_unguarded(connector_id)
+        except StoreError:
+            # The store closed under us (shutdown) or the disk failed; nothing to record into.
+            log.exception("scheduled sync of connector %s could not be handled", connector_id)
+
+    async def _fire_unguarded(self, connector_id: str) -> None:
         spec = self._store.get_schedule(connector_id)
         if spec is None:  # removed by another process or a race with remove()
             self._remove_job(connector_id)

@@ -209,6 +209,10 @@ async def test_set_describe_remove(store: Store, connector: Connector, recorder:
     # Before start() the schedule is persisted and its next run worked out all the same.
     d = sched.set(connector.id, {"cron": "0 3 * * *"})
     assert d["cron"] == "0 3 * * *" and d["next_run_at"].endswith("03:00:00Z")
+    d = sched.set(connector.id, {"interval_minutes": 60})
+    in_an_hour = datetime.now(UTC) + timedelta(hours=1)
+    nxt = datetime.fromisoformat(d["next_run_at"])
+    assert in_an_hour - timedelta(seconds=2) <= nxt <= in_an_hour
     sched.start()
     try:
         d = sched.set(connector.id, {"interval_minutes": 60})
