@@ -469,9 +469,10 @@ class Account(AccountWrites):
     # ----------------------------------------------------------------- files
 
     def to_json(self) -> JSON:
-        """The ``--save`` file: PagerDuty's own object shapes (as written), plus memberships."""
+        """The ``--save`` file: PagerDuty's own object shapes (as written), plus memberships and,
+        once there are any, the audit records (oldest first)."""
         with self.lock:
-            return {
+            data: JSON = {
                 "subdomain": self.subdomain,
                 "region": self.region,
                 "abilities": list(self.abilities),
@@ -488,6 +489,9 @@ class Account(AccountWrites):
                 ],
                 "services": [json.loads(json.dumps(s)) for s in self.services.values()],
             }
+            if self.audit_records:  # kept so a reloaded account still answers /audit/records
+                data["audit_records"] = json.loads(json.dumps(list(self.audit_records)))
+            return data
 
     @classmethod
     def from_json(cls, data: Any) -> Account:

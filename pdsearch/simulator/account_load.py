@@ -9,9 +9,11 @@ have built. A problem raises ``AccountError`` naming the list, the position and 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from pdsearch.simulator import validation
+from pdsearch.simulator.account_writes import ROOT_TYPE_OF
 from pdsearch.simulator.errors import AccountError
 
 if TYPE_CHECKING:
@@ -55,7 +57,8 @@ def _each(
 
 
 def load_into(account: Account, data: JSON) -> None:
-    unknown = sorted(k for k in data if k not in (*_LISTS, "subdomain", "region", "abilities"))
+    known = (*_LISTS, "subdomain", "region", "abilities", "audit_records")
+    unknown = sorted(k for k in data if k not in known)
     if unknown:
         raise AccountError(
             f"unknown top-level keys {', '.join(unknown)}; expected {', '.join(_LISTS)}"
@@ -125,5 +128,30 @@ def load_into(account: Account, data: JSON) -> None:
         account.services,
         lambda o, i: validation.clean_service(account, o, i),
     )
+    _audit_records(account, data)
+    account._id_counter = len(account.audit_records)
     account._ids = None  # new ids must avoid every loaded one
     account._touch()
+
+
+def _audit_records(account: Account, data: JSON) -> None:
+    for i, record in enumerate(_items(data, "audit_records", False)):
+        where = f"audit_records[{i}]"
+        if not isinstance(record, dict):
+            raise AccountError(f"{where} must be an object")
+        for key in ("id", "execution_time", "action", "root_resource", "method"):
+            if not record.get(key):
+                raise AccountError(f"{where} has no '{key}'")
+        try:
+            when = datetime.fromisoformat(str(record["execution_time"]).replace("Z", "+00:00"))
+        except ValueError:
+            raise AccountError(f"{where}.execution_time is not an ISO 8601 date-time") from None
+        if when.tzinfo is None:
+            raise AccountError(f"{where}.execution_time needs a UTC offset")
+        root = record["root_resource"]
+        if not isinstance(root, dict) or not root.get("id") or not root.get("type"):
+            raise AccountError(f"{where}.root_resource must be a reference with id and type")
+        if record["id"] in account.audit_records.ids():
+            raise AccountError(f"{where}: the id {record['id']} is used twice")
+        ref_type = str(root["type"]).removesuffix("_reference")
+        account.audit_records.add(when, ROOT_TYPE_OF.get(ref_type, ref_type), record)

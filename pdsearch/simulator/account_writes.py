@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, KeysView
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -448,6 +448,9 @@ class AuditTrail(list[JSON]):
         super().__init__()
         self._meta: dict[str, tuple[datetime, str]] = {}
 
+    def ids(self) -> KeysView[str]:
+        return self._meta.keys()
+
     def add(self, when: datetime, root_type: str, record: JSON) -> None:
         self._meta[record["id"]] = (when, root_type)
         self.append(record)
@@ -457,7 +460,7 @@ class AuditTrail(list[JSON]):
         if meta is None:
             when = datetime.fromisoformat(str(record["execution_time"]).replace("Z", "+00:00"))
             ref_type = str(record["root_resource"]["type"]).removesuffix("_reference")
-            meta = (when, _ROOT_TYPE_OF.get(ref_type, ref_type))
+            meta = (when, ROOT_TYPE_OF.get(ref_type, ref_type))
         return meta
 
     def __call__(
@@ -491,7 +494,7 @@ class AuditTrail(list[JSON]):
         return out
 
 
-_ROOT_TYPE_OF = {
+ROOT_TYPE_OF = {
     "user": "users",
     "team": "teams",
     "schedule": "schedules",

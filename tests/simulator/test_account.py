@@ -797,6 +797,27 @@ def test_audit_records_filter_by_time_type_and_action(small: Account) -> None:
     assert small.audit_records[0]["details"]["resource"]["summary"] == "First"
 
 
+def test_audit_records_survive_save_and_load(small: Account, tmp_path: Path) -> None:
+    small.create("teams", {"name": "Saved"})
+    small.update("teams", small.list_ids("teams", query="Saved")[0], {"description": "kept"})
+    path = tmp_path / "with-audit.json"
+    small.save(path)
+    loaded = Account.load(path)
+    assert loaded.audit_records() == small.audit_records()
+    assert [r["action"] for r in loaded.audit_records(actions=["update"])] == ["update"]
+    loaded.create("teams", {"name": "After reload"})
+    ids = [r["id"] for r in loaded.audit_records]
+    assert len(set(ids)) == len(ids) == 3
+
+    data = json.loads(path.read_text())
+    data["audit_records"].append(dict(data["audit_records"][0]))
+    with pytest.raises(AccountError, match="used twice"):
+        Account.from_json(data)
+    data["audit_records"] = [{"id": "X", "action": "create"}]
+    with pytest.raises(AccountError, match="audit_records\\[0\\] has no 'execution_time'"):
+        Account.from_json(data)
+
+
 def test_concurrent_writes_keep_ids_unique(small: Account) -> None:
     created: list[str] = []
 
