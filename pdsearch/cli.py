@@ -447,10 +447,12 @@ def _run_sync(store: Store, index: SqliteIndex, connector: Connector, quiet: boo
     from pdsearch.sync.service import SyncService
 
     service = SyncService(store, index)
-    if quiet:
+    if quiet or not sys.stderr.isatty():
         return asyncio.run(service.run(connector.id, "manual"))
+    from rich.console import Console
+
     with Bar(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
-             TimeElapsedColumn(), transient=True) as bar:
+             TimeElapsedColumn(), transient=True, console=Console(stderr=True)) as bar:
         task = bar.add_task("starting", total=None)
 
         def show(p: Progress) -> None:
@@ -516,7 +518,8 @@ def search_command(
     console = Console(highlight=False)
     console.print(f"{results.total} results for {escape(query)!r} visible to {escape(user)}:")
     for n, hit in enumerate(results.hits, start=offset + 1):
-        console.print(f"{n}. [bold]{escape(hit.title)}[/bold] ({hit.type})  {escape(hit.url)}")
+        console.print(f"{n}. [bold]{escape(hit.title)}[/bold] ({hit.type.replace('_', ' ')})")
+        console.print(f"   {escape(hit.url)}", soft_wrap=True)
         console.print(f"   {escape(_plain_snippet(hit.snippet))}")
 
 
@@ -525,13 +528,15 @@ def _plain_snippet(snippet: str) -> str:
     import html
     import re
 
-    return html.unescape(re.sub(r"</?mark>|</?b>", "", snippet))
+    return " ".join(html.unescape(re.sub(r"</?mark>|</?b>", "", snippet)).split())
 
 
 def _entity_lines(record: EntityRecord) -> str:
     manual = set(record.manual_user_ids)
-    members = ", ".join(f"{e} (manual)" if e in manual else e for e in record.user_ids)
-    return f"{record.entity_id}  {record.type}  {record.name}\n  members: {members or '(none)'}"
+    lines = [f"{record.entity_id}  {record.type}  {record.name}",
+             f"{len(record.user_ids)} members ({len(manual)} added by hand):"]
+    lines += [f"  {e} (manual)" if e in manual else f"  {e}" for e in record.user_ids]
+    return "\n".join(lines)
 
 
 @entities_app.command("list")
@@ -635,9 +640,18 @@ def serve(
     log_level: Annotated[
         str, typer.Option(help="uvicorn's log level: critical, error, warning, info, debug.")
     ] = "info",
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The service's external URL (behind a proxy), for the OAuth redirect URL; "
+            "default PDSEARCH_PUBLIC_URL, else the URL each request came to."
+        ),
+    ] = None,
 ) -> None:
     """Run the service: the REST API under /api/v1 (docs at /docs) and scheduled syncs."""
     settings = _settings(data_dir)
+    if public_url:
+        settings = settings.model_copy(update={"public_url": public_url.rstrip("/")})
     token = settings.api_token.get_secret_value().strip() if settings.api_token else ""
     if not token:
         _fail(
@@ -650,12 +664,15 @@ def serve(
             "the service could guess it. Use a long random token.",
             err=True,
         )
+    import logging
+
     import uvicorn
 
-    from pdsearch.web.app import create_app
+    from pdsearch.web.app import AccessLogRedactor, create_app
 
     with _errors():
         service = create_app(settings)
+    logging.getLogger("uvicorn.access").addFilter(AccessLogRedactor())
     typer.echo(
         f"pdsearch {host}:{port}: API http://{host}:{port}/api/v1, docs http://{host}:{port}/docs"
         f", data in {settings.home}"
