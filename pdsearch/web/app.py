@@ -15,6 +15,7 @@ Nothing is read from the environment or from globals here: ``settings`` is every
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -40,6 +41,23 @@ Permission-aware search over PagerDuty escalation policies and schedules.
 Every `/api/v1` call needs `Authorization: Bearer <token>`, the token the service was started
 with (`PDSEARCH_API_TOKEN`). Errors have one shape: `{"error": {"code", "message"}}`.
 """
+
+
+#: Query parameters that carry one-time credentials: kept out of the access log.
+_SENSITIVE_PARAMS = re.compile(r"(?i)([?&](?:code|state|ticket|access_token|token)=)[^&\s]*")
+
+
+class AccessLogRedactor(logging.Filter):
+    """Blanks one-time credentials (OAuth ``code``/``state``, authorize tickets) in the URLs
+    uvicorn's access log prints. Install it on the ``uvicorn.access`` logger."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _SENSITIVE_PARAMS.sub(r"\1<redacted>", a) if isinstance(a, str) else a
+                for a in record.args
+            )
+        return True
 
 
 def create_app(

@@ -49,7 +49,7 @@ def test_serve_runs_the_api_and_stops_cleanly(tmp_path: Path) -> None:
             "--data-dir",
             str(tmp_path / "data"),
             "--log-level",
-            "warning",
+            "info",
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -80,6 +80,9 @@ def test_serve_runs_the_api_and_stops_cleanly(tmp_path: Path) -> None:
             json={"name": "x", "auth": {"type": "api_key", "api_key": "k"}},
         )
         assert made.status_code == 201
+        # One-time credentials in URLs stay out of the access log.
+        callback = httpx.get(f"{base}/oauth/callback?code=CODE-abc123&state=STATE-xyz789")
+        assert callback.status_code == 400
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -90,6 +93,9 @@ def test_serve_runs_the_api_and_stops_cleanly(tmp_path: Path) -> None:
             pytest.fail("the service did not stop on SIGINT")
     assert proc.returncode == 0, err
     assert token not in out and token not in err
+    logs = out + err
+    assert "/oauth/callback" in logs  # the access log ran ...
+    assert "CODE-abc123" not in logs and "STATE-xyz789" not in logs  # ... without the secrets
     assert (tmp_path / "data" / "state.db").exists()
 
 
