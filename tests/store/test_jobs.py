@@ -137,9 +137,28 @@ def test_concurrent_writers_from_threads(store: Store, connector: Connector) -> 
 
 def test_two_stores_on_one_file(tmp_path: Path, secret_key: bytes, store: Store,
                                 connector: Connector) -> None:
+    # Like the CLI next to a running service: two connections writing at once wait for each
+    # other (busy_timeout, BEGIN IMMEDIATE) instead of failing with "database is locked".
     with Store(tmp_path / "state.db", secret_key) as second:
         job = second.create_job(connector.id, "manual")
         assert store.get_job(job.id).id == job.id
+        errors: list[BaseException] = []
+
+        def work(s: Store) -> None:
+            try:
+                for _ in range(25):
+                    j = s.create_job(connector.id, "manual", status="running")
+                    s.update_job(j.id, status="succeeded", counts={"added": 1})
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(s,)) for s in (store, second) * 2]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert errors == []
+        assert store.list_jobs(connector.id)[1] == 1 + 4 * 25
 
 
 def test_old_finished_jobs_are_pruned(tmp_path: Path, secret_key: bytes) -> None:
