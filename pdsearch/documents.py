@@ -650,9 +650,11 @@ def _parse_instant(object_id: str, what: str, text: str) -> datetime:
 
 
 def _in_zone(moment: datetime, tz_name: str) -> datetime:
+    """``moment`` in the named zone, or unchanged when the zone is unknown (or the date is at
+    the very edge of the calendar): the text then keeps the offset PagerDuty gave."""
     try:
         return moment.astimezone(ZoneInfo(tz_name))
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError, OverflowError):
         return moment
 
 
