@@ -31,7 +31,7 @@ from pdsearch.pagerduty.models import (
     Team,
     User,
 )
-from pdsearch.permissions import Entity, derive_entities, entities_for
+from pdsearch.permissions import Entity, derive_entities, entities_for, normalize_email
 
 SEED = 2026
 DAY = 86400
@@ -310,19 +310,20 @@ def test_realistic_questions_find_their_documents(world: World) -> None:
 def test_private_team_schedule_is_seen_by_members_only(world: World) -> None:
     sim = world.sim
     team = private_team_with_schedules(sim)
-    by_email = {u.email: u for u in sim.users}
-    admins = {u.email for u in sim.users if u.role in ("owner", "admin")}
+    by_email = {normalize_email(u.email): u for u in sim.users}
+    admins = {normalize_email(u.email) for u in sim.users if u.role in ("owner", "admin")}
     members = next(e for e in world.entities if e.entity_id == team.id).members
     member = sorted(m for m in members if m not in admins)[0]
-    outsider = sorted(u.email for u in sim.users
-                      if u.email not in members and u.email not in admins)[0]
+    outsider = sorted(e for e in by_email if e not in members and e not in admins)[0]
     assert team.id in world.sees(member) and sim.subdomain not in world.sees(member)
     team_docs = {sid(s) for s in all_schedules(sim) if any(t.id == team.id for t in s.teams)}
     assert set(world.top(f"{team.name} schedule", member)) & team_docs
 
     outsider_sees = world.sees(outsider)
     for case in [*cases(world), Case(team.name, frozenset()), Case("", frozenset())]:
-        for doc_id in world.top(case.question, outsider, limit=100):
+        results = world.index.search(case.question, outsider_sees, limit=100)
+        assert results.total == len(results.hits)  # the total counts visible documents only
+        for doc_id in [h.id for h in results.hits]:
             doc = world.index.get(doc_id)
             assert doc is not None
             assert doc_id not in team_docs, f"{outsider} saw {doc_id} for {case.question!r}"
