@@ -20,7 +20,6 @@ import json
 import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +93,7 @@ class Account(AccountWrites):
         self.abilities: list[str] = list(DEFAULT_ABILITIES)
         self.lock = threading.RLock()
         self._version = 0
+        self._kind_versions: dict[str, int] = {}
         self._derived_version = -1
         self._sorted: dict[tuple[str, int], list[str]] = {}
         self._texts: dict[tuple[str, int], dict[str, str]] = {}
@@ -195,9 +195,15 @@ class Account(AccountWrites):
 
     # ----------------------------------------------------------------- derived indexes
 
-    def _touch(self) -> None:
-        """Call after every change so derived indexes and sorted listings are rebuilt."""
+    def _touch(self, *kinds: str) -> None:
+        """Call after every change so derived indexes and sorted listings are rebuilt.
+
+        ``kinds`` whose names or set of ids changed get their listings re-sorted (all when none
+        is named); the derived indexes are rebuilt after any change."""
         self._version += 1
+        for kind in kinds or KINDS:
+            for k in ("schedules", "schedules_v3") if kind.startswith("schedules") else (kind,):
+                self._kind_versions[k] = self._kind_versions.get(k, 0) + 1
 
     def _derive(self) -> None:
         if self._derived_version == self._version:
@@ -224,15 +230,15 @@ class Account(AccountWrites):
                 ep = service.get("escalation_policy")
                 if ep:
                     policy_services.setdefault(ep["id"], []).append(service_id)
-            by_name = self._name_key
             for mapping, kind in (
                 (user_teams, "teams"),
                 (schedule_policies, "escalation_policies"),
                 (user_policies, "escalation_policies"),
                 (policy_services, "services"),
             ):
+                rank = {object_id: n for n, object_id in enumerate(self._sorted_ids(kind))}
                 for key, ids in mapping.items():
-                    mapping[key] = sorted(set(ids), key=partial(by_name, kind))
+                    mapping[key] = _by_rank(ids, rank)
             self._user_teams = user_teams
             self._schedule_policies = schedule_policies
             self._user_policies = user_policies
@@ -281,14 +287,16 @@ class Account(AccountWrites):
         return ids
 
     def _sorted_ids(self, kind: str) -> list[str]:
-        key = (kind, self._version)
+        key = (kind, self._kind_versions.get(kind, 0))
         cached = self._sorted.get(key)
         if cached is None:
             store = self.store(kind)
             with self.lock:
                 ids = [i for i, obj in list(store.items()) if _kind_matches(kind, obj)]
             cached = sorted(ids, key=lambda i: (str(store[i].get("name", "")).lower(), i))
-            self._sorted = {k: v for k, v in self._sorted.items() if k[1] == self._version}
+            self._sorted = {
+                k: v for k, v in self._sorted.items() if k[1] == self._kind_versions.get(k[0], 0)
+            }
             self._sorted[key] = cached
         return cached
 
@@ -302,7 +310,7 @@ class Account(AccountWrites):
 
     def _search_texts(self, kind: str) -> dict[str, str]:
         """Lower-cased name (and e-mail) per id, what ``query`` matches; cached per version."""
-        key = (kind + ":text", self._version)
+        key = (kind, self._kind_versions.get(kind, 0))
         cached = self._texts.get(key)
         if cached is None:
             store = self.store(kind)
@@ -310,7 +318,9 @@ class Account(AccountWrites):
                 cached = {i: _search_text(obj) for i, obj in store.items()}
             self._texts = {
                 key: cached,
-                **{k: v for k, v in self._texts.items() if k[1] == self._version},
+                **{
+                    k: v for k, v in self._texts.items() if k[1] == self._kind_versions.get(k[0], 0)
+                },
             }
         return cached
 
@@ -548,6 +558,10 @@ def _kind_matches(kind: str, obj: JSON) -> bool:
     if kind == "schedules_v3":
         return obj.get("type") == "schedule_v3"
     return True
+
+
+def _by_rank(ids: list[str], rank: dict[str, int]) -> list[str]:
+    return sorted(set(ids), key=lambda i: rank.get(i, -1))
 
 
 def _search_text(obj: JSON) -> str:

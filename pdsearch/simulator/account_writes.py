@@ -95,7 +95,7 @@ class AccountWrites:
         def get(self, kind: str, object_id: str) -> JSON: ...
         def ref(self, kind: str, object_id: str) -> JSON: ...
         def render(self, kind: str, object_id: str) -> JSON: ...
-        def _touch(self) -> None: ...
+        def _touch(self, *kinds: str) -> None: ...
 
     audit_records: AuditTrail
     _ids: IdMaker | None
@@ -155,7 +155,7 @@ class AccountWrites:
             object_id = self.new_id()
             clean = self._clean(kind, obj, object_id)
             self._store(kind)[object_id] = clean
-            self._touch()
+            self._touch(kind)
             fields = [
                 {"name": f, "value": _text(clean[f])}
                 for f in _SCALAR_FIELDS
@@ -180,7 +180,7 @@ class AccountWrites:
                 merged["rotations"] = before.get("rotations", [])
             clean = self._clean(kind, merged, object_id)
             self._store(kind)[object_id] = clean
-            self._touch()
+            self._touch(kind)
             fields = [
                 {"name": f, "before_value": _text(before.get(f)), "value": _text(clean.get(f))}
                 for f in _SCALAR_FIELDS
@@ -223,7 +223,7 @@ class AccountWrites:
             elif kind == "teams":
                 self._unassign_team(object_id, actor)
             del self._store(kind)[object_id]
-            self._touch()
+            self._touch(kind)
             fields = [
                 {"name": f, "before_value": _text(obj[f])}
                 for f in _SCALAR_FIELDS
@@ -348,7 +348,7 @@ class AccountWrites:
                 if member["user_id"] == user_id:
                     if member["role"] != role:
                         before, member["role"] = member["role"], role
-                        self._touch()
+                        self._touch("memberships")
                         self._record(
                             "teams",
                             team_id,
@@ -359,7 +359,7 @@ class AccountWrites:
                         )
                     return
             members.append({"user_id": user_id, "role": role})
-            self._touch()
+            self._touch("memberships")
             self._record(
                 "teams",
                 team_id,
@@ -377,7 +377,7 @@ class AccountWrites:
             if len(kept) == len(members):
                 raise NotFound("team member", user_id)
             self.memberships[team_id] = kept
-            self._touch()
+            self._touch("memberships")
             self._record(
                 "teams",
                 team_id,
