@@ -119,6 +119,13 @@ def pd_sim() -> PdSim:
 
 
 @_pytest.fixture
+def pd_sim_factory() -> _Callable[..., PdSim]:
+    """``make_pd_sim(**SimulatorConfig overrides)``; test modules cannot import conftest
+    reliably (several conftest.py files share the module name)."""
+    return make_pd_sim
+
+
+@_pytest.fixture
 def api_settings(tmp_path: _Path) -> _Any:
     from pydantic import SecretStr
 

@@ -10,10 +10,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from conftest import SERVICE_BASE_URL, make_pd_sim
 
 from pdsearch.pagerduty.oauth import REQUIRED_SCOPES
 from pdsearch.store import Store
+
+SERVICE_BASE_URL = "http://pdsearch.test"  # the service fixture's base URL
 
 
 def oauth_body(pd: Any, name: str = "Acme OAuth") -> dict[str, Any]:
@@ -44,9 +45,9 @@ async def approve(pd: Any, authorize_url: str) -> str:
 
 
 async def test_oauth_end_to_end_with_refresh_after_expiry(
-    service, api_settings, job_waiter
+    service, api_settings, pd_sim_factory, job_waiter
 ) -> None:
-    pd = make_pd_sim()
+    pd = pd_sim_factory()
     async with service(api_settings, pd.transport) as (app, client):
         made = await client.post("/api/v1/connectors", json=oauth_body(pd))
         cid = made.json()["id"]
@@ -111,8 +112,10 @@ async def test_oauth_end_to_end_with_refresh_after_expiry(
         assert connect.status_code == 200, connect.text
 
 
-async def test_short_token_ttl_refreshes_ahead_of_expiry(service, api_settings, job_waiter) -> None:
-    pd = make_pd_sim(token_ttl=30)  # shorter than the client's refresh leeway
+async def test_short_token_ttl_refreshes_ahead_of_expiry(
+    service, api_settings, pd_sim_factory, job_waiter
+) -> None:
+    pd = pd_sim_factory(token_ttl=30)  # shorter than the client's refresh leeway
     async with service(api_settings, pd.transport) as (app, client):
         cid = (await client.post("/api/v1/connectors", json=oauth_body(pd))).json()["id"]
         location = (await client.get(f"/api/v1/connectors/{cid}/oauth/authorize")).headers[
@@ -129,8 +132,8 @@ async def test_short_token_ttl_refreshes_ahead_of_expiry(service, api_settings, 
         assert after in pd.simulator.tokens.refresh_tokens
 
 
-async def test_forged_and_expired_states_are_refused(service, api_settings) -> None:
-    pd = make_pd_sim()
+async def test_forged_and_expired_states_are_refused(service, api_settings, pd_sim_factory) -> None:
+    pd = pd_sim_factory()
     async with service(api_settings, pd.transport) as (app, client):
         cid = (await client.post("/api/v1/connectors", json=oauth_body(pd))).json()["id"]
         async with anonymous(app) as browser:
@@ -162,8 +165,8 @@ async def test_forged_and_expired_states_are_refused(service, api_settings) -> N
         assert connector["status"] == "needs_authorization"
 
 
-async def test_denied_consent_is_reported(service, api_settings) -> None:
-    pd = make_pd_sim()
+async def test_denied_consent_is_reported(service, api_settings, pd_sim_factory) -> None:
+    pd = pd_sim_factory()
     async with service(api_settings, pd.transport) as (app, client):
         cid = (await client.post("/api/v1/connectors", json=oauth_body(pd))).json()["id"]
         location = (await client.get(f"/api/v1/connectors/{cid}/oauth/authorize")).headers[
@@ -185,8 +188,8 @@ async def test_denied_consent_is_reported(service, api_settings) -> None:
         assert "access_denied" in connector["last_error"]
 
 
-async def test_one_time_link_for_browsers(service, api_settings) -> None:
-    pd = make_pd_sim()
+async def test_one_time_link_for_browsers(service, api_settings, pd_sim_factory) -> None:
+    pd = pd_sim_factory()
     async with service(api_settings, pd.transport) as (app, client):
         cid = (await client.post("/api/v1/connectors", json=oauth_body(pd))).json()["id"]
         other = (await client.post("/api/v1/connectors", json=oauth_body(pd, "Other"))).json()["id"]
@@ -217,8 +220,8 @@ async def test_one_time_link_for_browsers(service, api_settings) -> None:
             )
 
 
-async def test_authorize_needs_an_oauth_connector(service, api_settings) -> None:
-    pd = make_pd_sim()
+async def test_authorize_needs_an_oauth_connector(service, api_settings, pd_sim_factory) -> None:
+    pd = pd_sim_factory()
     async with service(api_settings, pd.transport) as (_, client):
         made = await client.post(
             "/api/v1/connectors",
@@ -237,8 +240,10 @@ async def test_authorize_needs_an_oauth_connector(service, api_settings) -> None
         )
 
 
-async def test_public_url_and_connector_page_redirect(service, api_settings) -> None:
-    pd = make_pd_sim()
+async def test_public_url_and_connector_page_redirect(
+    service, api_settings, pd_sim_factory
+) -> None:
+    pd = pd_sim_factory()
     settings = api_settings.model_copy(update={"public_url": "https://search.example.com/"})
     async with service(settings, pd.transport) as (app, client):
         # Stands in for the web pages' connector page.
@@ -259,8 +264,10 @@ async def test_public_url_and_connector_page_redirect(service, api_settings) -> 
 
 
 @pytest.mark.parametrize("accept", ["text/html", "application/json"])
-async def test_success_without_pages_is_a_small_answer(service, api_settings, accept: str) -> None:
-    pd = make_pd_sim()
+async def test_success_without_pages_is_a_small_answer(
+    service, api_settings, pd_sim_factory, accept: str
+) -> None:
+    pd = pd_sim_factory()
     async with service(api_settings, pd.transport) as (app, client):
         cid = (await client.post("/api/v1/connectors", json=oauth_body(pd))).json()["id"]
         location = (await client.get(f"/api/v1/connectors/{cid}/oauth/authorize")).headers[
@@ -273,8 +280,8 @@ async def test_success_without_pages_is_a_small_answer(service, api_settings, ac
         assert done.headers["content-type"].startswith(accept)
 
 
-async def test_a_refused_code_stores_nothing(service, api_settings) -> None:
-    pd = make_pd_sim()
+async def test_a_refused_code_stores_nothing(service, api_settings, pd_sim_factory) -> None:
+    pd = pd_sim_factory()
     async with service(api_settings, pd.transport) as (app, client):
         cid = (await client.post("/api/v1/connectors", json=oauth_body(pd))).json()["id"]
         location = (await client.get(f"/api/v1/connectors/{cid}/oauth/authorize")).headers[
