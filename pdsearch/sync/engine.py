@@ -18,6 +18,8 @@ their interfaces.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -56,6 +58,7 @@ BATCH_SIZE = 200
 V3_CONCURRENCY = 8
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class SyncCanceled(Exception):
@@ -100,13 +103,13 @@ class _Job:
     """State of one running sync: cancellation, progress and counts."""
 
     def __init__(self, cancel: asyncio.Event | None, on_progress: ProgressCallback | None) -> None:
-        self.cancel = cancel
+        self.cancel = cancel if cancel is not None else asyncio.Event()
         self.reporter = ProgressReporter(on_progress)
         self.counts = self.reporter.progress.counts
         self.failures: list[SyncFailure] = []
 
     def check(self) -> None:
-        if self.cancel is not None and self.cancel.is_set():
+        if self.cancel.is_set():
             raise SyncCanceled()
 
     def fail(self, object_id: str, reason: str) -> None:
@@ -138,9 +141,11 @@ async def full_sync(
         snapshot = _Snapshot()
         await _read_identity(client, store, connector, snapshot, job)
         await _read_content(client, snapshot, job)
-        seen = _index_content(index, connector.id, snapshot, job)
+        # Mapping and index writes are CPU and disk work: a worker thread keeps the event loop
+        # (the web service, other syncs) responsive. Cancel is still seen between batches.
+        seen = await _in_thread(job, _index_content, index, connector.id, snapshot, job)
         job.check()
-        _sweep(index, connector.id, seen, job)
+        await _in_thread(job, _sweep, index, connector.id, seen, job)
         swept = True
     except SyncCanceled:
         status, error = CANCELED, "The sync was canceled. Nothing was deleted."
@@ -167,6 +172,23 @@ async def full_sync(
         result.requests,
     )
     return result
+
+
+async def _in_thread(job: _Job, func: Callable[..., R], *args: Any) -> R:
+    """``func(*args)`` in a worker thread, never outliving the task that awaits it.
+
+    A thread cannot be interrupted: when the task is canceled, the job's cancel event makes the
+    thread stop at its next check (between batches, before the sweep), and the task waits for
+    it, so no write of this sync lands after its job was recorded as ended.
+    """
+    future = asyncio.get_running_loop().run_in_executor(None, functools.partial(func, *args))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        job.cancel.set()
+        with contextlib.suppress(BaseException):
+            await future
+        raise
 
 
 async def _collect(what: str, items: AsyncIterator[T], job: _Job) -> list[T]:
@@ -212,7 +234,7 @@ async def _read_identity(
     job.check()
     memberships = await _memberships_if_needed(client, snapshot, job)
     entities = derive_entities(subdomain, snapshot.users, snapshot.teams, memberships)
-    store.replace_derived_entities(connector.id, entities)
+    await _in_thread(job, store.replace_derived_entities, connector.id, entities)
 
 
 async def _memberships_if_needed(
@@ -317,8 +339,9 @@ def _map_all(snapshot: _Snapshot, source: str, job: _Job) -> list[tuple[str, Doc
 
 def _index_content(index: SearchIndex, source: str, snapshot: _Snapshot, job: _Job) -> set[str]:
     """Write what changed, batch by batch; return every document id PagerDuty still has."""
+    total = len(snapshot.policies) + len(snapshot.schedules) + len(snapshot.schedules_v3)
+    job.reporter.phase("indexing", total=total)
     mapped = _map_all(snapshot, source, job)
-    job.reporter.phase("indexing", total=len(mapped))
     existing = index.hashes(source)
     seen: set[str] = set()
     batch: list[Document] = []
@@ -357,6 +380,7 @@ def _write_batch(index: SearchIndex, batch: list[Document], pending: SyncCounts,
 
 
 def _sweep(index: SearchIndex, source: str, seen: set[str], job: _Job) -> None:
+    job.check()  # the last moment a cancel can stop deletions
     gone = sorted(set(index.hashes(source)) - seen)
     job.reporter.phase("deleting", total=len(gone))
     if gone:

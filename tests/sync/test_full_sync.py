@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import SyncEnv, make_sim_config, make_sync_env
+from sync_helpers import deletable_policy, isolated_schedule
 
 from pdsearch.pagerduty.timing import RetryPolicy
 from pdsearch.simulator.account import Account
@@ -33,20 +34,6 @@ def _docs(env: SyncEnv) -> dict[str, Any]:
     docs, total = env.index.list(env.connector_id, 0, 100_000)
     assert total == len(docs)
     return {d.id: d for d in docs}
-
-
-def _isolated_schedule(account: Account) -> str:
-    """A v2 schedule no policy targets, so renaming it changes its document only."""
-    targeted = {
-        t["id"]
-        for p in account.escalation_policies.values()
-        for r in p["escalation_rules"]
-        for t in r["targets"]
-    }
-    for sid, sched in sorted(account.schedules.items()):
-        if sched.get("type") != "schedule_v3" and sid not in targeted:
-            return sid
-    raise AssertionError("the generated account has no untargeted schedule")
 
 
 async def test_full_sync_yields_one_document_per_policy_and_schedule(sync_env: SyncEnv) -> None:
@@ -86,8 +73,8 @@ async def test_full_sync_yields_one_document_per_policy_and_schedule(sync_env: S
 async def test_deleted_objects_are_swept_and_counted(sync_env: SyncEnv) -> None:
     account = sync_env.sim.account
     await sync_env.service.run(sync_env.connector_id)
-    policy_id = sorted(account.escalation_policies)[0]
-    schedule_id = _isolated_schedule(account)
+    policy_id = deletable_policy(account)
+    schedule_id = isolated_schedule(account)
     async with sync_env.pd() as pd:
         assert (await pd.delete(f"/escalation_policies/{policy_id}")).status_code == 204
         assert (await pd.delete(f"/schedules/{schedule_id}")).status_code == 204
@@ -106,7 +93,7 @@ async def test_deleted_objects_are_swept_and_counted(sync_env: SyncEnv) -> None:
 async def test_rename_updates_one_and_leaves_the_rest_unchanged(sync_env: SyncEnv) -> None:
     account = sync_env.sim.account
     first = await sync_env.service.run(sync_env.connector_id)
-    schedule_id = _isolated_schedule(account)
+    schedule_id = isolated_schedule(account)
     async with sync_env.pd() as pd:
         resp = await pd.put(f"/schedules/{schedule_id}",
                             json={"schedule": {"name": "Lighthouse Keepers"}})
@@ -128,7 +115,7 @@ async def test_a_sync_failing_midway_deletes_nothing(sync_env: SyncEnv) -> None:
     account = sync_env.sim.account
     await sync_env.service.run(sync_env.connector_id)
     before = _docs(sync_env)
-    policy_id = sorted(account.escalation_policies)[0]
+    policy_id = deletable_policy(account)
     async with sync_env.pd() as pd:
         await pd.delete(f"/escalation_policies/{policy_id}")
 
@@ -154,7 +141,7 @@ async def test_a_listing_failing_past_retries_fails_the_job(tmp_path: Path, sim:
     fast = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02)
     env = make_sync_env(tmp_path, sim, client_factory=partial(client_for, retry=fast))
     await env.service.run(env.connector_id)
-    schedule_id = _isolated_schedule(sim.account)
+    schedule_id = isolated_schedule(sim.account)
     async with env.pd() as pd:
         await pd.delete(f"/schedules/{schedule_id}")
     before = set(_docs(env))

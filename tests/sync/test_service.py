@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import SyncEnv
+from sync_helpers import deletable_policy
 
 from pdsearch import scheduler
 from pdsearch.store import NotFoundError
@@ -110,7 +111,7 @@ async def test_cancel_mid_sync_leaves_the_index_consistent(sync_env: SyncEnv) ->
     account = sync_env.sim.account
     await sync_env.service.run(sync_env.connector_id)
     before = sync_env.index.hashes(sync_env.connector_id)
-    policy_id = sorted(account.escalation_policies)[0]
+    policy_id = deletable_policy(account)
     async with sync_env.pd() as pd:
         await pd.delete(f"/escalation_policies/{policy_id}")
     job_ids: list[str] = []
