@@ -85,6 +85,11 @@ class Call:
 class Reply:
     status: int
     body: Any = None
+    raw: bytes | None = None  # the body already serialised (a cached page)
+
+
+def dump(body: Any) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 Handler = Callable[[Call], Awaitable[Reply]]

@@ -10,7 +10,6 @@ handler. Every answer to an authenticated request carries the ``ratelimit-*`` he
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 
 from starlette.applications import Starlette
@@ -20,7 +19,8 @@ from starlette.types import Receive, Scope, Send
 
 from pdsearch.simulator import reads, writes
 from pdsearch.simulator.account import Account, AccountError, NotFound
-from pdsearch.simulator.api import ApiError, Call, Handler, Reply
+from pdsearch.simulator.api import ApiError, Call, Handler, Reply, dump
+from pdsearch.simulator.cache import CACHEABLE
 from pdsearch.simulator.config import SimulatorConfig
 from pdsearch.simulator.faults import DEFAULT_SLOW_SECONDS, pick_fault, send_fault
 from pdsearch.simulator.oauth import authorize, token
@@ -179,13 +179,32 @@ class RestApi:
                 f"Access Denied: this token lacks the {needed} scope",
                 [f"The {method} {template} endpoint requires the OAuth scope {needed}."],
             )
-        return await handler(Call(sim, principal, request, params))
+        if method != "GET" or template not in CACHEABLE:
+            return await handler(Call(sim, principal, request, params))
+        account = sim.account
+        version = getattr(account, "_version", None)
+        if version != sim.cache_version:
+            sim.cache.clear()
+            sim.cache_version = version
+        key = (path, scope["query_string"], tuple(account.abilities))
+        cached = sim.cache.get(key)
+        if cached is not None:
+            return Reply(200, raw=cached)
+        reply = await handler(Call(sim, principal, request, params))
+        if reply.status != 200 or reply.body is None:
+            return reply
+        raw = dump(reply.body)
+        sim.cache.put(key, raw)
+        return Reply(200, raw=raw)
 
     @staticmethod
     async def _send(send: Send, reply: Reply, headers: dict[str, str]) -> None:
-        body = b"" if reply.body is None else json.dumps(reply.body, separators=(",", ":")).encode()
+        if reply.raw is not None:
+            body = reply.raw
+        else:
+            body = b"" if reply.body is None else dump(reply.body)
         raw_headers = [(k.encode(), v.encode()) for k, v in headers.items()]
-        if reply.body is not None:
+        if reply.body is not None or reply.raw is not None:
             raw_headers.append(_JSON)
         raw_headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": reply.status, "headers": raw_headers})

@@ -17,6 +17,7 @@ from typing import Any
 
 from pdsearch.simulator.account import DEFAULT_ABILITIES, Account
 from pdsearch.simulator.auth import TokenStore
+from pdsearch.simulator.cache import PageCache
 from pdsearch.simulator.config import SimulatorConfig
 from pdsearch.simulator.faults import DEFAULT_SLOW_SECONDS
 from pdsearch.simulator.ratelimit import RateLimiter
@@ -50,6 +51,8 @@ class Simulator:
         self.limiter = RateLimiter(lambda: self.clock())
         self.api_key = config.api_key or "pdsim_" + secrets.token_hex(10)
         self.tokens.add_api_key(self.api_key)
+        self.cache = PageCache()
+        self.cache_version: object = None
         self.request_count = 0
         self.requests_by_path: Counter[str] = Counter()
         # The ASGI app serving this simulator, set by ``create_app``; in-process clients use
@@ -63,6 +66,10 @@ class Simulator:
     def revoke_api_key(self, key: str | None = None) -> None:
         """Make an API key (the configured one by default) stop working: 401 from then on."""
         self.tokens.revoke_api_key(key or self.api_key)
+
+    def clear_cache(self) -> None:
+        """Forget rendered pages; needed only after changing the account's dicts directly."""
+        self.cache.clear()
 
     def reset_counters(self) -> None:
         self.request_count = 0
