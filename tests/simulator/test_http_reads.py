@@ -213,3 +213,24 @@ async def test_schedule_window_defaults_and_bad_dates(
     assert entries[-1]["end"].startswith("2026-02-15")  # two weeks after since
     bad = await sim_http.get(f"/schedules/{schedule_id}", params={"since": "yesterday"})
     assert bad.status_code == 400
+
+
+async def test_cached_pages_follow_every_change(sim_http: httpx.AsyncClient, sim: Any) -> None:
+    params = {"limit": 100, "total": "true"}
+    first = (await sim_http.get("/teams", params=params)).json()
+    assert (await sim_http.get("/teams", params=params)).json() == first
+    assert sim.cache.hits >= 1
+    # A write through the Account (not the API) is seen at once.
+    sim.account.create("teams", {"name": "Direct write", "description": "x"})
+    second = (await sim_http.get("/teams", params=params)).json()
+    assert second["total"] == first["total"] + 1
+    # Losing an ability is seen at once too.
+    sim.abilities.remove("teams")
+    assert (await sim_http.get("/teams", params=params)).status_code == 402
+    sim.abilities.append("teams")
+    # A change made to the dicts directly needs clear_cache().
+    team_id = next(iter(sim.account.teams))
+    sim.account.teams[team_id]["description"] = "Changed behind the API's back"
+    sim.clear_cache()
+    team = (await sim_http.get(f"/teams/{team_id}")).json()["team"]
+    assert team["description"] == "Changed behind the API's back"
