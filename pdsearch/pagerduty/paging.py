@@ -39,6 +39,8 @@ MAX_QUERY_LENGTH = 8
 #: A bound on the number of filtered pieces one listing may be split into.
 MAX_PIECES = 5_000
 ALPHABET = string.ascii_lowercase + string.digits
+#: How deep to follow queries that match a whole piece before giving up on names.
+MAX_WHOLE_DEPTH = 2
 
 TeamIds = Callable[[], Awaitable[list[str] | None]]
 
@@ -68,9 +70,12 @@ class _Piece:
     query: str = ""
     team: str | None = None
     total: int | None = None
+    offset: int = 0
+    started: bool = False
+    more: bool = True
     capped: bool = False
     next_chars: set[str] = field(default_factory=set)
-    terminal: int = 0  # objects read here that no longer query can match
+    whole_depth: int = 0  # how many queries matching everything led here
 
     def filters(self) -> dict[str, str | list[str]]:
         found: dict[str, str | list[str]] = {}
@@ -79,6 +84,10 @@ class _Piece:
         if self.team:
             found["team_ids[]"] = [self.team]
         return found
+
+    @property
+    def done(self) -> bool:
+        return self.started and (self.capped or not self.more)
 
     def describe(self, noun: str) -> str:
         parts = []
@@ -136,70 +145,86 @@ class OffsetReader:
         self.session = session
         self.listing = listing
         self._team_ids = team_ids
-        self.seen: set[str] = set()
+        # id -> the lower-cased texts ``query`` is matched against, to check a piece's coverage
+        self.seen: dict[str, tuple[str, ...]] = {}
         self.pieces = 0
-        self._teams_split_whole = False
+        self.substring = False  # learnt from answers: does ``query`` match inside names?
 
-    async def _pages(self, piece: _Piece) -> AsyncIterator[list[dict[str, Any]]]:
-        offset, limit, first = 0, self.listing.limit, True
-        while True:
-            limit = min(limit, OFFSET_CAP - offset)
-            if limit <= 0:
-                piece.capped = True
-                return
-            items, more, total = await fetch_page(
-                self.session, self.listing, piece.filters(), offset, limit, first
-            )
-            if first:
-                piece.total = total
-            self._observe(piece, items)
-            yield items
-            if not more:
-                return
-            if first and total is not None and total > OFFSET_CAP:
+    async def _page(self, piece: _Piece) -> list[dict[str, Any]]:
+        """The piece's next page; marks it capped when the rest is past PagerDuty's cap."""
+        limit = min(self.listing.limit, OFFSET_CAP - piece.offset)
+        if limit <= 0:
+            piece.capped = True
+            return []
+        first = not piece.started
+        items, more, total = await fetch_page(
+            self.session, self.listing, piece.filters(), piece.offset, limit, first
+        )
+        piece.started = True
+        piece.more = more
+        if first:
+            piece.total = total
+            if more and total is not None and total > OFFSET_CAP:
                 piece.capped = True  # split now rather than read 10,000 and split anyway
-                return
-            if not items:
-                raise InvalidResponseError(
-                    f"PagerDuty's answer to GET {self.listing.path} says there is more but "
-                    "returned nothing.",
-                    method="GET",
-                    path=self.listing.path,
-                )
-            first = False
-            offset += len(items)  # by what arrived, not by what was asked for
+        if more and not items:
+            raise InvalidResponseError(
+                f"PagerDuty's answer to GET {self.listing.path} says there is more but "
+                "returned nothing.",
+                method="GET",
+                path=self.listing.path,
+            )
+        piece.offset += len(items)  # by what arrived, not by what was asked for
+        self._observe(piece, items)
+        return items
 
     def _observe(self, piece: _Piece, items: Iterable[dict[str, Any]]) -> None:
         query = piece.query.lower()
         for raw in items:
-            after: set[str] = set()
-            for name in self.listing.match_fields:
-                value = raw.get(name)
-                if isinstance(value, str):
-                    after |= _next_chars(value.lower(), query)
-            piece.next_chars |= after
-            if not after:
-                piece.terminal += 1
+            fields = (raw.get(name) for name in self.listing.match_fields)
+            texts = [v.lower() for v in fields if isinstance(v, str)]
+            for text in texts:
+                piece.next_chars |= _next_chars(text, query)
+            if query and not any(t.startswith(query) for t in texts):
+                # PagerDuty matched inside a name: ``query`` is a substring match here.
+                self.substring = True
 
     def _fresh(self, items: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
         for raw in items:
             object_id = self.listing.id_of(raw)
             if object_id is not None and object_id not in self.seen:
-                self.seen.add(object_id)
+                texts = (raw.get(name) for name in self.listing.match_fields)
+                self.seen[object_id] = tuple(t.lower() for t in texts if isinstance(t, str))
                 yield raw
+
+    def _covered(self, piece: _Piece) -> bool:
+        """Whether every object of ``piece`` was (very likely) read already."""
+        if piece.total is None or piece.team is not None:
+            return False
+        if not piece.query:
+            return len(self.seen) >= piece.total
+        needle = piece.query.lower()
+        return self._matching(needle) >= piece.total
+
+    def _matching(self, needle: str) -> int:
+        """How many objects read so far surely match ``query=needle``."""
+        if self.substring:
+            return sum(1 for texts in self.seen.values() if any(needle in t for t in texts))
+        # Prefix matching, or not known yet: count only what surely matches.
+        return sum(1 for texts in self.seen.values() if any(t.startswith(needle) for t in texts))
 
     async def _teams(self) -> list[str] | None:
         if not self.listing.team_filter:
             return None
         return await self._team_ids()
 
-    async def _children(self, piece: _Piece) -> list[_Piece] | None:
-        if self.listing.query and len(piece.query) < MAX_QUERY_LENGTH:
-            chars = sorted(set(ALPHABET) | {c for c in piece.next_chars if not c.isspace()})
-            if piece.query:  # a space inside a query is fine; leading ones would be trimmed
-                chars = sorted(set(chars) | {c for c in piece.next_chars if c == " "})
-            return [_Piece(query=piece.query + c, team=piece.team) for c in chars]
-        return await self._team_children(piece)
+    def _query_children(self, piece: _Piece) -> list[_Piece] | None:
+        if not self.listing.query or len(piece.query) >= MAX_QUERY_LENGTH:
+            return None
+        extra = {c for c in piece.next_chars if not c.isspace() or piece.query}
+        return [
+            _Piece(query=piece.query + c, team=piece.team, whole_depth=piece.whole_depth)
+            for c in sorted(set(ALPHABET) | extra)
+        ]
 
     async def _team_children(self, piece: _Piece) -> list[_Piece] | None:
         if piece.team is not None:
@@ -209,54 +234,79 @@ class OffsetReader:
             return None
         return [_Piece(query=piece.query, team=t) for t in teams]
 
-    async def _read(self, piece: _Piece) -> AsyncIterator[dict[str, Any]]:
-        self.pieces += 1
-        if self.pieces > MAX_PIECES:
-            raise self._limit_error(
-                f"splitting it needed more than {MAX_PIECES} filtered requests"
-            )
-        async for items in self._pages(piece):
-            for raw in self._fresh(items):
+    async def _finish(self, piece: _Piece) -> AsyncIterator[dict[str, Any]]:
+        """Read the rest of a started piece, splitting it when it is over the cap."""
+        while not piece.done:
+            for raw in self._fresh(await self._page(piece)):
                 yield raw
         if piece.capped:
             async for raw in self._split(piece):
                 yield raw
 
+    async def _start(self, pieces: list[_Piece]) -> AsyncIterator[dict[str, Any]]:
+        for piece in pieces:
+            self.pieces += 1
+            if self.pieces > MAX_PIECES:
+                raise self._limit_error(
+                    f"splitting it needed more than {MAX_PIECES:,} filtered requests"
+                )
+            for raw in self._fresh(await self._page(piece)):
+                yield raw
+
     async def _split(self, piece: _Piece) -> AsyncIterator[dict[str, Any]]:
-        children = await self._children(piece)
-        if children is None:
+        """Read a capped piece through filtered pieces that together cover it.
+
+        Teams first (each object is usually in one team, so little is read twice), then name
+        queries for whatever the teams did not cover. The first page of every piece tells its
+        size; the biggest are read first, and a piece whose objects were all read already is
+        skipped. A query that matches the whole piece (say, the e-mail domain every user
+        shares) splits nothing, so such pieces are tried last and only a level or two deep.
+        """
+        tried = False
+        for strategy in ("teams", "query"):
+            if strategy == "teams":
+                children = await self._team_children(piece)
+            else:
+                children = self._query_children(piece)
+            if children is None:
+                continue
+            tried = True
+            log.info(
+                "%s: %s over PagerDuty's 10,000 cap; reading it in %d pieces by %s",
+                self.listing.path,
+                piece.describe(self.listing.noun),
+                len(children),
+                "team" if strategy == "teams" else "name",
+            )
+            async for raw in self._start(children):
+                yield raw
+            whole = [c for c in children if c.total is not None and c.total == piece.total]
+            parts = sorted(
+                (c for c in children if c not in whole), key=lambda c: -(c.total or OFFSET_CAP)
+            )
+            if piece.whole_depth >= MAX_WHOLE_DEPTH:
+                whole = []
+            for child in parts + whole:
+                if self._covered(piece):
+                    return
+                if self._covered(child):
+                    continue  # everything it holds was read through other pieces
+                if child in whole:
+                    child.whole_depth = piece.whole_depth + 1
+                async for raw in self._finish(child):
+                    yield raw
+            if self._covered(piece):
+                return
+        if not tried:
             raise self._limit_error(
                 f"more than {OFFSET_CAP:,} {piece.describe(self.listing.noun)}, and no longer "
                 "name query or team filter can split them"
             )
-        log.info(
-            "%s: %s over PagerDuty's 10,000 cap; splitting into %d pieces",
-            self.listing.path,
-            piece.describe(self.listing.noun),
-            len(children),
-        )
-        covered, known = 0, True
-        for child in children:
-            async for raw in self._read(child):
-                yield raw
-            if child.total is None:
-                known = False
-            else:
-                covered += child.total
-        by_query = children[0].team == piece.team
-        if by_query and known and piece.total is not None:
-            missing = piece.total - covered - piece.terminal
-            if missing > 0:
-                # Some objects match ``piece.query`` but no longer query: try teams for them.
-                fallback = await self._team_children(piece)
-                if fallback is None:
-                    raise self._limit_error(
-                        f"{missing:,} {piece.describe(self.listing.noun)} match no longer name "
-                        "query, and no team filter can reach them"
-                    )
-                for child in fallback:
-                    async for raw in self._read(child):
-                        yield raw
+        if piece.total is not None and piece.team is None and not piece.query:
+            raise self._limit_error(
+                f"some {piece.describe(self.listing.noun)} match no team and no name query that "
+                "splits the listing"
+            )
 
     def _limit_error(self, why: str) -> PagingLimitError:
         return PagingLimitError(
@@ -269,13 +319,11 @@ class OffsetReader:
             path=self.listing.path,
         )
 
-    async def _current_total(self) -> int | None:
-        _, _, total = await fetch_page(self.session, self.listing, {}, 0, 1, True)
-        return total
-
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         root = _Piece()
-        async for raw in self._read(root):
+        async for raw in self._start([root]):
+            yield raw
+        async for raw in self._finish(root):
             yield raw
         if not root.capped:
             return
@@ -289,16 +337,6 @@ class OffsetReader:
             return
         if await self._complete(expected):
             return
-        if not self._teams_split_whole:
-            self._teams_split_whole = True
-            teams = await self._teams()
-            if teams:
-                log.info("%s: some objects were missing; reading by team too", self.listing.path)
-                for team in teams:
-                    async for raw in self._read(_Piece(team=team)):
-                        yield raw
-                if await self._complete(expected):
-                    return
         raise self._limit_error(
             f"the account has {expected:,} {self.listing.noun}, and splitting the listing by name "
             f"and by team reached only {len(self.seen):,} of them"
@@ -307,7 +345,7 @@ class OffsetReader:
     async def _complete(self, expected: int) -> bool:
         if len(self.seen) >= expected:
             return True
-        now = await self._current_total()
+        _, _, now = await fetch_page(self.session, self.listing, {}, 0, 1, True)
         target = expected if now is None else min(expected, now)
         return len(self.seen) >= target
 
