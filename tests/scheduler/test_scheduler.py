@@ -3,15 +3,59 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 
 from pdsearch.scheduler import SKIPPED_ERROR, ScheduleError, SyncAlreadyRunning, SyncScheduler
 from pdsearch.store import Connector, NotFoundError, Store
+
+
+class RecordingTrigger:
+    """Stands in for the sync service: records each start and creates its job, like it does.
+    With ``error`` set it fails to start with that exception instead."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.calls: list[tuple[str, str]] = []
+        self.error: Exception | None = None
+
+    async def __call__(self, connector_id: str, trigger: str) -> str:
+        self.calls.append((connector_id, trigger))
+        if self.error is not None:
+            raise self.error
+        return self.store.create_job(connector_id, trigger, status="succeeded").id
+
+
+# Fixtures live here, not in a conftest.py: other test directories import helpers with
+# ``from conftest import``, which a second conftest.py breaks.
+@pytest.fixture
+def key() -> bytes:
+    return Fernet.generate_key()
+
+
+@pytest.fixture
+def state_path(tmp_path: Path) -> Path:
+    return tmp_path / "state.db"
+
+
+@pytest.fixture
+def store(state_path: Path, key: bytes) -> Iterator[Store]:
+    with Store(state_path, key) as s:
+        yield s
+
+
+@pytest.fixture
+def connector(store: Store) -> Connector:
+    return store.create_connector("Acme", "api_key", "us", {"api_key": "k"})
+
+
+@pytest.fixture
+def recorder(store: Store) -> RecordingTrigger:
+    return RecordingTrigger(store)
 
 
 async def wait_for(condition: Callable[[], bool], within: float = 5.0) -> None:
@@ -27,7 +71,7 @@ def iso_in(seconds: float) -> str:
 
 
 async def test_run_at_fires_once_and_is_cleared(
-    store: Store, connector: Connector, recorder: Any
+    store: Store, connector: Connector, recorder: RecordingTrigger
 ) -> None:
     sched = SyncScheduler(store, recorder)
     sched.start()
@@ -46,7 +90,7 @@ async def test_run_at_fires_once_and_is_cleared(
 
 
 async def test_interval_survives_restart(
-    state_path: Path, key: bytes, store: Store, connector: Connector, recorder: Any
+    state_path: Path, key: bytes, store: Store, connector: Connector, recorder: RecordingTrigger
 ) -> None:
     first = SyncScheduler(store, recorder)
     first.start()
@@ -69,7 +113,7 @@ async def test_interval_survives_restart(
 
 
 async def test_missed_interval_runs_are_coalesced_into_one(
-    state_path: Path, key: bytes, store: Store, connector: Connector, recorder: Any
+    state_path: Path, key: bytes, store: Store, connector: Connector, recorder: RecordingTrigger
 ) -> None:
     store.set_schedule(connector.id, {"interval_minutes": 10})
     # The service was down for five hours: thirty runs were missed.
@@ -91,7 +135,7 @@ async def test_missed_interval_runs_are_coalesced_into_one(
 
 
 async def test_missed_cron_run_fires_once_at_start(
-    store: Store, connector: Connector, recorder: Any
+    store: Store, connector: Connector, recorder: RecordingTrigger
 ) -> None:
     store.set_schedule(connector.id, {"cron": "0 * * * *"})
     store.record_schedule_fired(connector.id, datetime.now(UTC) - timedelta(hours=3))
@@ -107,7 +151,7 @@ async def test_missed_cron_run_fires_once_at_start(
 
 
 async def test_past_run_at_fires_once_after_restart(
-    store: Store, connector: Connector, recorder: Any
+    store: Store, connector: Connector, recorder: RecordingTrigger
 ) -> None:
     # Set while the service ran; its time passed while the service was down.
     store.set_schedule(connector.id, {"run_at": "2026-01-01T00:00:00Z"})
@@ -123,7 +167,7 @@ async def test_past_run_at_fires_once_after_restart(
 
 
 async def test_overlapping_run_is_recorded_as_skipped(
-    store: Store, connector: Connector, recorder: Any
+    store: Store, connector: Connector, recorder: RecordingTrigger
 ) -> None:
     recorder.error = SyncAlreadyRunning("busy")
     sched = SyncScheduler(store, recorder)
@@ -143,7 +187,7 @@ class ServiceBusy(Exception):
 
 
 async def test_callers_exception_types_and_store_state_mean_skipped(
-    store: Store, connector: Connector, recorder: Any
+    store: Store, connector: Connector, recorder: RecordingTrigger
 ) -> None:
     recorder.error = ServiceBusy("a sync is running")
     sched = SyncScheduler(store, recorder, already_running=(ServiceBusy,))
@@ -170,7 +214,7 @@ async def test_callers_exception_types_and_store_state_mean_skipped(
 
 
 async def test_failure_to_start_is_recorded(
-    store: Store, connector: Connector, recorder: Any
+    store: Store, connector: Connector, recorder: RecordingTrigger
 ) -> None:
     recorder.error = RuntimeError("The connector has no credentials; add an API key.")
     sched = SyncScheduler(store, recorder)
@@ -185,7 +229,7 @@ async def test_failure_to_start_is_recorded(
 
 
 async def test_deleted_connector_drops_its_schedule(
-    store: Store, connector: Connector, recorder: Any
+    store: Store, connector: Connector, recorder: RecordingTrigger
 ) -> None:
     recorder.error = NotFoundError("gone")
     sched = SyncScheduler(store, recorder)
@@ -203,7 +247,9 @@ async def test_deleted_connector_drops_its_schedule(
         sched.shutdown()
 
 
-async def test_set_describe_remove(store: Store, connector: Connector, recorder: Any) -> None:
+async def test_set_describe_remove(
+    store: Store, connector: Connector, recorder: RecordingTrigger
+) -> None:
     sched = SyncScheduler(store, recorder)
     assert sched.describe(connector.id) is None
     # Before start() the schedule is persisted and its next run worked out all the same.
@@ -234,7 +280,7 @@ async def test_set_describe_remove(store: Store, connector: Connector, recorder:
 
 
 async def test_invalid_stored_schedule_is_ignored_at_start(
-    store: Store, connector: Connector, recorder: Any
+    store: Store, connector: Connector, recorder: RecordingTrigger
 ) -> None:
     other = store.create_connector("Other", "api_key", "us", {"api_key": "k"})
     store.set_schedule(connector.id, {"cron": "not a cron"})
@@ -249,7 +295,7 @@ async def test_invalid_stored_schedule_is_ignored_at_start(
 
 
 async def test_nothing_fires_after_shutdown(
-    store: Store, connector: Connector, recorder: Any
+    store: Store, connector: Connector, recorder: RecordingTrigger
 ) -> None:
     sched = SyncScheduler(store, recorder)
     sched.start()

@@ -51,7 +51,9 @@ def test_members_are_derived_plus_manual(ops: list[tuple[str, object]]) -> None:
                     cid, [Ent(t, t, "team", m) for t, m in derived.items()]
                 )
                 continue
-            team, emails = arg  # type: ignore[misc]
+            assert isinstance(arg, tuple)
+            team: str = arg[0]
+            emails: list[str] = arg[1]
             known = team in derived or bool(manual.get(team))
             if not known:
                 continue  # adding to an entity no sync has seen is refused (tested elsewhere)
