@@ -268,6 +268,9 @@ def _layer_line(schedule_id: str, number: int, layer: ScheduleLayer, tz: str,
     # "weekly rotation", "rotation every 12 hours": the length is said once.
     parts = [f"{label}: {every} rotation." if not every.startswith("every")
              else f"{label}: rotation {every}."]
+    change = _turnover_words(layer, tz)
+    if change:
+        parts[0] = parts[0][:-1] + f"; shifts change {change}."
     start = _moment(schedule_id, f"{label} start", layer.start, tz)
     end = (f"ends {_moment(schedule_id, f'{label} end', layer.end, tz)}" if layer.end
            else "no end date")
@@ -283,6 +286,21 @@ def _layer_line(schedule_id: str, number: int, layer: ScheduleLayer, tz: str,
     else:
         parts.append("No restrictions: covers around the clock.")
     return " ".join(parts)
+
+
+def _turnover_words(layer: ScheduleLayer, tz: str) -> str:
+    """When the on-call person changes: "every Monday at 09:00" or "at 08:00"; blank for
+    rotations shorter than a day or an unreadable start (the start line reports that)."""
+    turn = layer.rotation_turn_length_seconds
+    try:
+        anchor = _in_zone(datetime.fromisoformat(layer.rotation_virtual_start.strip()), tz)
+    except ValueError:
+        return ""
+    if turn % 604800 == 0:
+        return f"on {_DAY_NAMES[anchor.weekday()]} at {anchor:%H:%M}"
+    if turn % 86400 == 0:
+        return f"at {anchor:%H:%M}"
+    return ""
 
 
 def rotation_words(seconds: int) -> str:

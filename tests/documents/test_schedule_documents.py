@@ -97,7 +97,7 @@ def test_spec_example_schedule_maps_every_field() -> None:
     text = doc.content
     assert "Description: Rotation schedule for engineering" in text
     assert "Time zone: America/New_York." in text
-    assert "Layer 1: daily rotation." in text
+    assert "Layer 1: daily rotation; shifts change at 20:00." in text
     assert "Starts 2015-11-06 21:00 America/New_York, no end date." in text
     assert "Restricted to daily 08:00–17:00." in text
     # Users are named from the users listing, with their e-mail.
@@ -122,11 +122,11 @@ def test_layers_users_restrictions_and_time_zone() -> None:
     text = doc.content
     assert "Time zone: Europe/Berlin." in text
     assert "2 layers." in text
-    assert "Layer 1 'Business hours': weekly rotation." in text
+    assert "Layer 1 'Business hours': weekly rotation; shifts change on Monday at 09:00." in text
     assert "Starts 2026-01-05 09:00 Europe/Berlin, no end date." in text
     assert "Users in rotation order: 'Ada Lovelace', then 'Bob Stone'." in text
     assert "Restricted to weekdays (Monday to Friday) 09:00–17:00." in text
-    assert "Layer 2 'Nights': rotation every 12 hours." in text
+    assert "Layer 2 'Nights': rotation every 12 hours. Starts" in text
     assert "ends 2026-12-31 01:00 Europe/Berlin" in text
     assert "'Bob Stone', then 'Cat Ng', then 'Ada Lovelace'" in text
     assert "daily 20:00 for 12 hours, until 08:00 the next day" in text
