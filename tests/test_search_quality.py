@@ -41,17 +41,13 @@ TOP = 3
 
 @dataclass(frozen=True)
 class Case:
-    """``expected`` are the documents that fit the question. Unless ``any_of``, all of them
-    (or, when more than three fit, only they) must fill the top 3; with ``any_of`` they are
-    alternatives, and one in the top 3 is the answer."""
+    """``expected`` are the documents that fit the question: all of them must be in the top 3,
+    or, when three or more fit, the top 3 must hold only them."""
 
     question: str
     expected: frozenset[str]
-    any_of: bool = False
 
     def passes(self, top: list[str]) -> bool:
-        if self.any_of:
-            return bool(self.expected & set(top))
         if len(self.expected) >= TOP:
             return len(top) == TOP and set(top) <= self.expected
         return self.expected <= set(top)
@@ -131,8 +127,8 @@ def cases(world: World) -> list[Case]:
     teams = {t.id: t for t in sim.teams}
     out: list[Case] = []
 
-    def add(question: str, expected: Iterable[str], what: str, any_of: bool = False) -> None:
-        out.append(Case(question, one(expected, what), any_of))
+    def add(question: str, expected: Iterable[str], what: str) -> None:
+        out.append(Case(question, one(expected, what)))
 
     def policies_where(test: Callable[[EscalationPolicy], bool]) -> list[str]:
         return [pid(p) for p in sim.policies if test(p)]
@@ -269,11 +265,8 @@ def cases(world: World) -> list[Case]:
 
     # Teams, private ones included.
     private = private_team_with_schedules(sim)
-    # Any of the team's schedules answers it (its policies, which notify those schedules, may
-    # rank alongside).
     add(f"{private.name} schedule",
-        schedules_where(lambda s: any(t.id == private.id for t in s.teams)), "private team",
-        any_of=True)
+        schedules_where(lambda s: any(t.id == private.id for t in s.teams)), "private team")
     zones = sorted({s.time_zone for s in all_schedules(sim)},
                    key=lambda z: (sum(s.time_zone == z for s in all_schedules(sim)), z))
     add(zones[0], schedules_where(lambda s: s.time_zone == zones[0]), "time zone")
