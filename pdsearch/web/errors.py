@@ -146,7 +146,10 @@ async def _store_error(request: Request, exc: Exception) -> Response:
         return error_response(409, "conflict", str(exc))
     if isinstance(exc, InvalidValueError):
         return error_response(422, "validation_error", str(exc))
-    return error_response(400, "bad_request", str(exc))
+    # What remains is the service's own state failing (e.g. credentials that the configured
+    # secret key cannot open): not the client's fault, but the message says what to do.
+    log.error("store error answering %s %s: %s", request.method, request.url.path, exc)
+    return error_response(500, "store_error", str(exc))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

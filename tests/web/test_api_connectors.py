@@ -384,3 +384,19 @@ async def test_paging_is_bounded(service, api_settings, pd_sim) -> None:
         )
         ok = await client.get("/api/v1/connectors", params={"limit": 500})
         assert ok.json() == {"data": [], "total": 0}
+
+
+async def test_a_changed_secret_key_is_explained(service, api_settings, pd_sim) -> None:
+    from cryptography.fernet import Fernet
+    from pydantic import SecretStr
+
+    async with service(api_settings, pd_sim.transport) as (_, client):
+        cid = (await client.post("/api/v1/connectors", json=api_key_body(pd_sim))).json()["id"]
+    other_key = api_settings.model_copy(
+        update={"secret_key": SecretStr(Fernet.generate_key().decode())}
+    )
+    async with service(other_key, pd_sim.transport) as (_, client):
+        resp = await client.post(f"/api/v1/connectors/{cid}/connect")
+        message = assert_error(resp, 500, "store_error")
+        assert "PDSEARCH_SECRET_KEY" in message
+        assert pd_sim.api_key not in resp.text
