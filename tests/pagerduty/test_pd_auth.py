@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from pd_helpers import API_KEY, BASE, CLIENT_ID, CLIENT_SECRET, Sim, make_sim
 
 from pdsearch.pagerduty import (
     REQUIRED_SCOPES,
@@ -23,7 +24,6 @@ from pdsearch.pagerduty import (
     authorization_request,
     exchange_code,
 )
-from pd_helpers import API_KEY, BASE, CLIENT_ID, CLIENT_SECRET, Sim, make_sim
 
 REDIRECT = "http://127.0.0.1:8123/oauth/callback"
 
