@@ -32,8 +32,9 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from pdsearch.index.base import Document, SearchHit, SearchResults
+from pdsearch.index.base import Document, SearchHit, SearchIndex, SearchResults
 from pdsearch.index.query import ParsedQuery, parse_query
 
 log = logging.getLogger(__name__)
@@ -298,16 +299,21 @@ class SqliteIndex:
     # -- writes -----------------------------------------------------------------------------
 
     def upsert(self, docs: Iterable[Document]) -> None:
-        """Insert or replace documents, all in one transaction (all or none are written)."""
+        """Insert or replace documents, all in one transaction (all or none are written).
+
+        Text that isn't valid Unicode (a lone surrogate) is stored with U+FFFD in its place.
+        """
         batch = list(docs)  # built before taking the write lock, so slow producers don't hold it
         if not batch:
             return
         with self._write() as conn:
             for doc in batch:
-                racl = json.dumps(list(doc.sys_racl), ensure_ascii=False)
+                # ensure_ascii keeps entity ids exact even if one holds a lone surrogate.
+                racl = json.dumps(list(doc.sys_racl))
                 row = conn.execute("SELECT rid FROM docs WHERE id = ?", (doc.id,)).fetchone()
                 values = (
-                    doc.source, doc.type, doc.title, doc.content, doc.url, racl, doc.content_hash,
+                    _text(doc.source), _text(doc.type), _text(doc.title), _text(doc.content),
+                    _text(doc.url), racl, doc.content_hash,
                 )
                 if row is None:
                     cur = conn.execute(
@@ -490,16 +496,30 @@ def _run_script(conn: sqlite3.Connection, script: str) -> None:
             conn.execute(statement)
 
 
+def _text(value: str) -> str:
+    """``value`` as storable UTF-8: a lone surrogate (JSON can carry one as ``\\ud800``) can't be
+    encoded, so it becomes U+FFFD rather than failing the whole batch."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return value
+
+
 def _fts_row(
     rid: int, type_: str, title: str, content: str, sys_racl: Iterable[str]
 ) -> tuple[int, str, str, str, str]:
     return (
         rid,
-        title.translate(_SANITIZE),
-        content.translate(_SANITIZE),
-        type_.replace("_", " "),
+        _text(title).translate(_SANITIZE),
+        _text(content).translate(_SANITIZE),
+        _text(type_).replace("_", " "),
         " ".join(entity_token(e) for e in sys_racl),
     )
+
+
+if TYPE_CHECKING:  # mypy proves SqliteIndex satisfies the protocol
+    _: type[SearchIndex] = SqliteIndex
 
 
 def _document(row: Sequence[str]) -> Document:

@@ -138,15 +138,26 @@ def test_typing_an_entity_token_does_not_widen_access(index: SqliteIndex) -> Non
 
 def test_a_failed_upsert_writes_nothing(index: SqliteIndex) -> None:
     index.upsert([doc(1, "Payments")])
-
-    def docs() -> list[Document]:
-        return [doc(2, "Database"), doc(3, "Bad \ud800 surrogate")]
-
-    with pytest.raises(UnicodeEncodeError):
-        index.upsert(docs())
+    bad = doc(3, "Bad entity", racl=(42,))  # type: ignore[arg-type]
+    with pytest.raises(AttributeError):
+        index.upsert([doc(2, "Database"), bad])
     assert index.count() == 1 and index.get("schedule:P2") is None
     index.upsert([doc(4, "Still writable")])
     assert index.count() == 2
+
+
+def test_text_that_is_not_valid_unicode_is_stored_with_replacements(index: SqliteIndex) -> None:
+    # Document's own hash refuses such text, so only a caller-supplied hash gets this far.
+    bad = Document(
+        id="schedule:P1", type="schedule", title="Bad \ud800 title", content="payments \udfff",
+        url="u", sys_racl=("team-\ud800",), source="c1", content_hash="h",
+    )
+    index.upsert([bad])
+    got = index.get("schedule:P1")
+    assert got is not None and got.title == "Bad \ufffd title"
+    assert got.sys_racl == ("team-\ud800",)
+    assert index.search("payments", {"team-\ud800"}).total == 1
+    assert index.search("payments", {"team-"}).total == 0
 
 
 @pytest.mark.timeout(60)
