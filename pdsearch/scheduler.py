@@ -7,10 +7,12 @@ store, and on each firing calls ``trigger(connector_id, "scheduled")`` (the sync
 Schedule specs, exactly one key (what ``PUT /connectors/{id}/schedule`` takes)::
 
     {"interval_minutes": 30}          every 30 minutes (1 .. 525,600, i.e. a year)
-    {"cron": "0 3 * * 1-5"}           a five-field crontab line in UTC (minute hour day month
+    {"cron": "0 3 * * 1-5"}           a five-field crontab line (minute hour day month
                                       weekday; 0 and 7 are Sunday; names and @daily etc. too;
                                       when day and weekday are both restricted either matches,
-                                      as in cron). It must fire within the next year.
+                                      as in cron), in UTC unless ``"timezone": "Europe/Berlin"``
+                                      (an IANA name) is given with it. It must fire within the
+                                      next year.
     {"run_at": "2030-01-01T09:00Z"}   once, at an ISO 8601 time with a time zone, in the future;
                                       the schedule is cleared once it has fired.
 
@@ -34,8 +36,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.combining import OrTrigger
@@ -50,6 +53,7 @@ log = logging.getLogger(__name__)
 MAX_INTERVAL_MINUTES: Final = 525_600
 CRON_HORIZON: Final = timedelta(days=366)
 SPEC_KEYS: Final = ("interval_minutes", "cron", "run_at")
+OPTIONAL_KEYS: Final = ("timezone",)  # with cron only
 SKIPPED_ERROR: Final = (
     "Skipped: a sync of this connector was already running when the schedule fired, so this "
     "run did not start."
@@ -88,7 +92,7 @@ def validate_spec(spec: Mapping[str, Any], *, now: datetime | None = None) -> di
     now = now or datetime.now(UTC)
     if not isinstance(spec, Mapping):
         raise ScheduleError(f"A schedule must be an object. {_HOW}")
-    unknown = sorted(set(spec) - set(SPEC_KEYS))
+    unknown = sorted(set(spec) - set(SPEC_KEYS) - set(OPTIONAL_KEYS))
     if unknown:
         raise ScheduleError(f"Unknown schedule field {', '.join(map(str, unknown))}. {_HOW}")
     given = [k for k in SPEC_KEYS if spec.get(k) is not None]
@@ -96,17 +100,23 @@ def validate_spec(spec: Mapping[str, Any], *, now: datetime | None = None) -> di
         raise ScheduleError(_HOW)
     key = given[0]
     value = spec[key]
+    zone = spec.get("timezone")
+    if zone is not None and key != "cron":
+        raise ScheduleError(
+            "timezone goes with cron only; interval_minutes and run_at (which carries its own "
+            "offset) need none."
+        )
     if key == "interval_minutes":
         return {"interval_minutes": _check_interval(value)}
     if key == "cron":
         expr = _check_cron_text(value)
-        first = cron_trigger(expr).get_next_fire_time(None, now)
+        first = cron_trigger(expr, zone).get_next_fire_time(None, now)
         if first is None or first > now + CRON_HORIZON:
             raise ScheduleError(
                 f"The cron line {expr!r} would not fire within the next year; check its day and "
                 "month fields."
             )
-        return {"cron": expr}
+        return {"cron": expr} if zone is None else {"cron": expr, "timezone": zone}
     run_at = parse_run_at(value)
     if run_at <= now:
         raise ScheduleError(
@@ -156,8 +166,25 @@ def parse_run_at(value: Any) -> datetime:
     return when.astimezone(UTC)
 
 
-def cron_trigger(expr: str) -> CronTrigger | OrTrigger:
-    """An APScheduler trigger firing as crontab(5) would for ``expr`` (in UTC)."""
+def time_zone(name: Any) -> tzinfo:
+    """The IANA time zone of that name (None: UTC), else ``ScheduleError``."""
+    if name is None:
+        return UTC
+    if not isinstance(name, str) or not name.strip():
+        raise ScheduleError("timezone must be an IANA name such as Europe/Berlin.")
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ScheduleError(
+            f"Unknown time zone {name!r}; give an IANA name such as Europe/Berlin, "
+            "America/New_York or UTC."
+        ) from None
+
+
+def cron_trigger(expr: str, zone: str | None = None) -> CronTrigger | OrTrigger:
+    """An APScheduler trigger firing as crontab(5) would for ``expr``, in ``zone`` (UTC when
+    None)."""
+    tz = time_zone(zone)
     expr = _MACROS.get(expr.strip().lower(), expr)
     fields = expr.split()
     if len(fields) != 5:
@@ -172,14 +199,14 @@ def cron_trigger(expr: str) -> CronTrigger | OrTrigger:
             # cron fires when either the day of month or the weekday matches.
             return OrTrigger(
                 [
-                    CronTrigger(minute=minute, hour=hour, day=dom, month=month, timezone=UTC),
+                    CronTrigger(minute=minute, hour=hour, day=dom, month=month, timezone=tz),
                     CronTrigger(
-                        minute=minute, hour=hour, month=month, day_of_week=weekday, timezone=UTC
+                        minute=minute, hour=hour, month=month, day_of_week=weekday, timezone=tz
                     ),
                 ]
             )
         return CronTrigger(
-            minute=minute, hour=hour, day=dom, month=month, day_of_week=weekday, timezone=UTC
+            minute=minute, hour=hour, day=dom, month=month, day_of_week=weekday, timezone=tz
         )
     except ValueError as exc:
         raise ScheduleError(f"The cron line {expr!r} is not valid: {exc}.") from None
@@ -235,7 +262,7 @@ def build_trigger(
             minutes=int(spec["interval_minutes"]), start_date=anchor, timezone=UTC
         )
     if "cron" in spec:
-        return cron_trigger(str(spec["cron"]))
+        return cron_trigger(str(spec["cron"]), spec.get("timezone"))
     return DateTrigger(run_date=parse_run_at(spec["run_at"]), timezone=UTC)
 
 
@@ -338,9 +365,9 @@ class SyncScheduler:
             _check_interval(spec["interval_minutes"])
             due = anchor + timedelta(minutes=int(spec["interval_minutes"]))
         else:
-            nxt = cron_trigger(_check_cron_text(spec.get("cron"))).get_next_fire_time(
-                None, anchor + timedelta(seconds=1)
-            )
+            nxt = cron_trigger(
+                _check_cron_text(spec.get("cron")), spec.get("timezone")
+            ).get_next_fire_time(None, anchor + timedelta(seconds=1))
             due = nxt if nxt is not None else now + CRON_HORIZON * 2
         # One catch-up run for however many were missed while the service was down.
         self._add_job(record.connector_id, spec, anchor, fire_now=due <= now)

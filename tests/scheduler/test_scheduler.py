@@ -311,3 +311,16 @@ async def test_nothing_fires_after_shutdown(
         await wait_for(lambda: len(recorder.calls) == 1)
     finally:
         again.shutdown()
+
+
+async def test_describe_keeps_the_time_zone(
+    store: Store, connector: Connector, recorder: RecordingTrigger
+) -> None:
+    sched = SyncScheduler(store, recorder)
+    sched.start()
+    try:
+        d = sched.set(connector.id, {"cron": "30 9 * * *", "timezone": "Asia/Kolkata"})
+        assert d["timezone"] == "Asia/Kolkata"
+        assert d["next_run_at"].endswith("04:00:00Z")  # 09:30 IST is 04:00 UTC
+    finally:
+        sched.shutdown()

@@ -95,3 +95,28 @@ def test_cron_macros_and_utc() -> None:
         datetime(2026, 11, 27, 8, 0, tzinfo=UTC),
         datetime(2026, 11, 27, 8, 15, tzinfo=UTC),
     ]
+
+
+def test_cron_in_a_time_zone() -> None:
+    spec = validate_spec({"cron": "0 3 * * *", "timezone": "Europe/Berlin"}, now=NOW)
+    assert spec == {"cron": "0 3 * * *", "timezone": "Europe/Berlin"}
+    first = cron_trigger("0 3 * * *", "Europe/Berlin").get_next_fire_time(None, NOW)
+    assert first is not None and first.astimezone(UTC) == datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
+    # Summer time moves the UTC hour, not the local one.
+    july = datetime(2027, 7, 1, tzinfo=UTC)
+    summer = cron_trigger("0 3 * * *", "Europe/Berlin").get_next_fire_time(None, july)
+    assert summer is not None and summer.astimezone(UTC).hour == 1
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"cron": "0 3 * * *", "timezone": "Mars/Olympus"}, "Unknown time zone"),
+        ({"cron": "0 3 * * *", "timezone": "../../etc/passwd"}, "Unknown time zone"),
+        ({"cron": "0 3 * * *", "timezone": 5}, "IANA name"),
+        ({"interval_minutes": 5, "timezone": "UTC"}, "cron only"),
+    ],
+)
+def test_bad_time_zones(spec: dict[str, object], message: str) -> None:
+    with pytest.raises(ScheduleError, match=message):
+        validate_spec(spec, now=NOW)
