@@ -18,10 +18,11 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from pdsearch.simulator import reads, writes
-from pdsearch.simulator.account import Account, AccountError, NotFound
+from pdsearch.simulator.account import Account
 from pdsearch.simulator.api import ApiError, Call, Handler, Reply, dump
 from pdsearch.simulator.cache import CACHEABLE
 from pdsearch.simulator.config import SimulatorConfig
+from pdsearch.simulator.errors import AccountError, NotFound
 from pdsearch.simulator.faults import DEFAULT_SLOW_SECONDS, pick_fault, send_fault
 from pdsearch.simulator.oauth import authorize, token
 from pdsearch.simulator.paging import PagingError

@@ -6,6 +6,7 @@ membership PUT/DELETE answer 204. The account validates and records an audit rec
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from pdsearch.simulator.account_writes import Actor
@@ -26,7 +27,14 @@ async def _envelope(call: Call, key: str) -> dict[str, Any]:
 def actor(call: Call) -> Actor:
     """Who the audit record names: the calling user (if any) and how they authenticated."""
     method = "api_token" if call.principal.kind == "api_key" else "oauth"
-    return Actor(call.principal.user_id, method, call.principal.token_tail)
+    client = call.request.client
+    return Actor(
+        call.principal.user_id,
+        method,
+        call.principal.token_tail,
+        request_id=secrets.token_hex(8),
+        remote_address=client.host if client else None,
+    )
 
 
 async def _create(call: Call, kind: str, key: str) -> Reply:
