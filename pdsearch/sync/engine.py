@@ -233,8 +233,12 @@ async def _read_identity(
     snapshot.users = await _collect("users", client.users(include_teams=True), job)
     job.check()
     memberships = await _memberships_if_needed(client, snapshot, job)
-    entities = derive_entities(subdomain, snapshot.users, snapshot.teams, memberships)
-    await _in_thread(job, store.replace_derived_entities, connector.id, entities)
+
+    def replace_entities() -> None:
+        entities = derive_entities(subdomain, snapshot.users, snapshot.teams, memberships)
+        store.replace_derived_entities(connector.id, entities)
+
+    await _in_thread(job, replace_entities)
 
 
 async def _memberships_if_needed(
