@@ -35,6 +35,7 @@ Jobs (``Job``; ``to_dict()`` with ISO 8601 UTC times and ``duration_seconds``):
     running_job(connector_id) -> Job | None                            # queued or running
     fail_interrupted_jobs(older_than=None) -> int   # at start: queued/running -> failed, with
         # a reason; older_than (timedelta) spares jobs whose heartbeat is recent
+    heartbeat(job) -> datetime            # (function) progress["updated_at"], else start/creation
 
 Schedules (specs stored as given; ``pdsearch.scheduler`` validates):
     get_schedule(connector_id) -> dict | None
@@ -48,7 +49,8 @@ Schedules (specs stored as given; ``pdsearch.scheduler`` validates):
 Permission entities (``EntityRecord``; ``to_dict()`` -> entityId, name, type, userIds,
 manualUserIds; e-mails lower-cased):
     replace_derived_entities(connector_id, entities)   # pdsearch.permissions.Entity objects;
-                                          # manual members untouched; one transaction
+        # manual members untouched; one transaction; an entity no longer derived stays only
+        # while it has manual members
     list_entities(connector_id, skip=0, limit=100) -> (list[EntityRecord], total)
     get_entity(connector_id, entity_id) -> EntityRecord | None
     add_manual_members(connector_id, entity_id, emails) -> EntityRecord
@@ -70,7 +72,7 @@ ValueError). Messages are fit to show a person and never contain a secret.
 from pdsearch.store.core import Store
 from pdsearch.store.entities import EntityLike, normalize_email
 from pdsearch.store.errors import ConflictError, InvalidValueError, NotFoundError, StoreError
-from pdsearch.store.jobs import INTERRUPTED_ERROR
+from pdsearch.store.jobs import INTERRUPTED_ERROR, heartbeat
 from pdsearch.store.records import (
     ACTIVE_JOB_STATUSES,
     AUTH_TYPES,
@@ -109,6 +111,7 @@ __all__ = [
     "ScheduleRecord",
     "Store",
     "StoreError",
+    "heartbeat",
     "iso",
     "normalize_email",
 ]
