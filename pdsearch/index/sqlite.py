@@ -3,18 +3,19 @@
 Layout (schema version ``SCHEMA_VERSION``, kept in ``PRAGMA user_version``):
 
 - ``docs``: the documents as given (returned unchanged by ``get`` and ``list``).
-- ``docs_fts``: an FTS5 table with ``title``, ``content`` and ``acl``. ``acl`` holds one opaque
-  token per ``sys_racl`` entity. BM25 weighs the title 10, the content 1 and ``acl`` 0, so the
-  access filter never changes the ranking.
+- ``docs_fts``: an FTS5 table with ``title``, ``content``, ``kind`` (the type in words) and
+  ``acl``, which holds one opaque token per ``sys_racl`` entity. BM25 weighs the title 10, the
+  content 1, the kind 3 and ``acl`` 0, so the access filter never changes the ranking.
 
-Access filtering happens inside the MATCH: the user's query, limited to ``{title content}``, is
-ANDed with ``acl : ("tok1" OR "tok2" ...)``. On 50,000 documents this was the fastest of the forms
-measured (``benchmarks/search_index.py``): FTS5 intersects the doclists itself, so ``total`` and
-every page count visible documents only and no row the user can't see is ever read.
+Access filtering happens inside the MATCH: the user's query, limited to ``{title content kind}``,
+is ANDed with ``acl : ("tok1" OR "tok2" ...)``. On 50,000 documents this was the fastest of the
+forms measured (``benchmarks/search_index.py``): FTS5 intersects the doclists itself, so ``total``
+and every page count visible documents only and no row the user can't see is ever read.
 
 Concurrency: WAL mode, one connection per thread (FastAPI runs sync endpoints in a threadpool),
-and a process-wide lock so that writers queue instead of failing. Readers are never blocked by a
-writer; each search reads one snapshot, so its total and its page agree.
+and a write lock per index so that this process's writers queue instead of failing (other
+processes wait on ``busy_timeout``). Readers are never blocked by a writer; each search reads one
+snapshot, so its total and its page agree.
 """
 
 from __future__ import annotations
