@@ -531,3 +531,30 @@ def test_marks_in_snippet_wrap_whole_words(index: SearchIndex) -> None:
     index.upsert([doc(1, "T", "alpha payments beta payments gamma")])
     snippet = index.search("payments", {"acme"}).hits[0].snippet
     assert re.findall(r"<mark>(.*?)</mark>", snippet) == ["payments", "payments"]
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    racls=st.lists(
+        st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=3, unique=True),
+        min_size=1,
+        max_size=8,
+    ),
+    held=st.sets(st.text(min_size=1, max_size=12), max_size=4),
+)
+def test_visibility_is_exactly_sharing_an_entity(
+    index_factory: IndexFactory, racls: list[list[str]], held: set[str]
+) -> None:
+    racls = [[e for e in racl if e.encode("utf-8", "ignore").decode() == e] for racl in racls]
+    racls = [racl for racl in racls if racl]
+    held = {e for e in held if e.encode("utf-8", "ignore").decode() == e}
+    index = index_factory()
+    index.upsert(doc(n, "Shared", "text", tuple(racl)) for n, racl in enumerate(racls))
+    # Entities the user holds may be other documents' entities too.
+    held |= {racls[0][0]} if racls and len(held) % 2 else set()
+    expected = {f"schedule:P{n}" for n, racl in enumerate(racls) if set(racl) & held}
+    for query in ["shared", ""]:
+        res = index.search(query, held, limit=100)
+        assert ids(res) == expected and res.total == len(expected)
