@@ -57,6 +57,12 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/abilities", reads.list_abilities),
     ("GET", "/abilities/{id}", reads.get_ability),
     ("GET", "/audit/records", reads.list_audit_records),
+    ("GET", "/users/{id}/audit/records", reads.list_resource_audit_records),
+    ("GET", "/teams/{id}/audit/records", reads.list_resource_audit_records),
+    ("GET", "/schedules/{id}/audit/records", reads.list_resource_audit_records),
+    ("GET", "/escalation_policies/{id}/audit/records", reads.list_resource_audit_records),
+    ("GET", "/services/{id}/audit/records", reads.list_resource_audit_records),
+    ("GET", "/v3/schedules/{id}/audit/records", reads.list_resource_audit_records),
     ("GET", "/v3/schedules", reads.list_schedules_v3),
     ("GET", "/v3/schedules/{id}", reads.get_schedule_v3),
 ]
@@ -80,9 +86,10 @@ _COMPILED = [
 
 
 def _scope_for(method: str, template: str) -> str | None:
-    if template.startswith("/v3/"):
+    scope = REQUIRED_SCOPE.get((method, template))
+    if scope is None and template.startswith("/v3/"):
         return V3_SCOPES[method]
-    return REQUIRED_SCOPE[(method, template)]
+    return scope
 
 
 def _match(method: str, path: str) -> tuple[str, Handler, dict[str, str]] | bool | None:

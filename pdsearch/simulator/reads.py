@@ -236,7 +236,6 @@ async def get_ability(call: Call) -> Reply:
 
 
 async def list_audit_records(call: Call) -> Reply:
-    require_ability(call, "audit_trail")
     principal = call.principal
     if principal.user_id is not None:
         role = call.sim.account.users.get(principal.user_id, {}).get("role")
@@ -247,6 +246,16 @@ async def list_audit_records(call: Call) -> Reply:
                 "Access Denied",
                 ["Only admins and the account owner may read audit records."],
             )
+    return _audit_page(call, None)
+
+
+async def list_resource_audit_records(call: Call) -> Reply:
+    """``/{kind}/{id}/audit/records``: any caller who may read the resource (FACTS §1)."""
+    return _audit_page(call, call.params["id"])
+
+
+def _audit_page(call: Call, resource_id: str | None) -> Reply:
+    require_ability(call, "audit_trail")
     now = datetime.now(UTC)
     try:
         since = (
@@ -266,7 +275,11 @@ async def list_audit_records(call: Call) -> Reply:
     if actions - AUDIT_ACTIONS:
         raise invalid("actions[] must be among create, update, delete.")
     records = call.sim.account.audit_records(
-        since=since, until=until, root_resource_types=types or None, actions=actions or None
+        since=since,
+        until=until,
+        root_resource_types=types or None,
+        actions=actions or None,
+        resource_id=resource_id,
     )
     # Newest first; the timestamp in UTC sorts as text, the id breaks ties.
     records.sort(key=_audit_key, reverse=True)

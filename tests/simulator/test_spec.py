@@ -302,3 +302,7 @@ async def test_write_answers_match_the_spec(check: Checker, sim: Any) -> None:
     actions = {(r["root_resource"]["type"], r["action"]) for r in records.json()["records"]}
     assert ("escalation_policy_reference", "delete") in actions
     assert ("team_reference", "create") in actions
+    for path in (f"/teams/{team_id}", f"/schedules/{schedule_id}", f"/users/{new_user}"):
+        trail = await check.call("GET", f"{path}/audit/records", expect=200)
+        roots = {r["root_resource"]["id"] for r in trail.json()["records"]}
+        assert roots == {path.rsplit("/", 1)[1]}, path
