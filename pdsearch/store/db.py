@@ -141,11 +141,21 @@ class StoreBase:
             ) from None
         self._conn.row_factory = sqlite3.Row
         self._closed = False
-        self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.execute("PRAGMA synchronous = NORMAL")
-        self._conn.execute("PRAGMA foreign_keys = ON")
-        self._migrate()
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise StoreError(
+                f"The state database {self.path} cannot be used ({exc}). If it is damaged, "
+                "restore it from a backup, or move it away to start afresh."
+            ) from None
+        except BaseException:
+            self.close()
+            raise
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self.path)!r})"

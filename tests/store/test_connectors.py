@@ -227,3 +227,10 @@ def test_key_rotation(
     wrong.close()
     with pytest.raises(StoreError, match=r"key 2 of 2"):
         Store(tmp_path / "state.db", new + b",nope")
+
+
+def test_damaged_database_gives_a_clear_error(tmp_path: Path, secret_key: bytes) -> None:
+    path = tmp_path / "state.db"
+    path.write_bytes(b"this is not an SQLite database, just some bytes" * 100)
+    with pytest.raises(StoreError, match=r"cannot be used.*move it away"):
+        Store(path, secret_key)
