@@ -102,9 +102,14 @@ class _Snapshot:
 class _Job:
     """State of one running sync: cancellation, progress and counts."""
 
-    def __init__(self, cancel: asyncio.Event | None, on_progress: ProgressCallback | None) -> None:
+    def __init__(
+        self,
+        cancel: asyncio.Event | None,
+        on_progress: ProgressCallback | None,
+        progress_interval: float,
+    ) -> None:
         self.cancel = cancel if cancel is not None else asyncio.Event()
-        self.reporter = ProgressReporter(on_progress)
+        self.reporter = ProgressReporter(on_progress, progress_interval)
         self.counts = self.reporter.progress.counts
         self.failures: list[SyncFailure] = []
 
@@ -125,14 +130,16 @@ async def full_sync(
     *,
     cancel: asyncio.Event | None = None,
     on_progress: ProgressCallback | None = None,
+    progress_interval: float = 0.5,
 ) -> JobResult:
     """Run one full sync of ``connector`` into ``index`` and return its result.
 
     Never raises for PagerDuty errors or a cancel: they become a ``failed`` or ``canceled``
     result. ``asyncio.CancelledError`` (the task itself canceled) propagates after the index
-    has been left consistent, so the caller can record the job as canceled.
+    has been left consistent, so the caller can record the job as canceled. ``on_progress`` is
+    called on every phase change and at most every ``progress_interval`` seconds otherwise.
     """
-    job = _Job(cancel, on_progress)
+    job = _Job(cancel, on_progress, progress_interval)
     started = time.monotonic()
     requests_before = client.requests_made
     status, error, swept = SUCCEEDED, None, False
@@ -320,24 +327,28 @@ def _map_all(snapshot: _Snapshot, source: str, job: _Job) -> list[tuple[str, Doc
     out: list[tuple[str, Document | None]] = []
     mappers: list[tuple[str, Sequence[Any], Callable[[Any], Document]]] = [
         ("escalation_policy", snapshot.policies, lambda p: policy_document(p, ctx, source)),
-        ("schedule", snapshot.schedules, lambda s: schedule_document(s, ctx, source)),
+        # v3 before v2: a schedule upgraded during the sync can show up in both listings under
+        # one id, and the shift-based version is the current one (the first seen wins).
         ("schedule", snapshot.schedules_v3, lambda s: schedule_document(s, ctx, source)),
+        ("schedule", snapshot.schedules, lambda s: schedule_document(s, ctx, source)),
     ]
+    done: set[str] = set()
     for kind, objects, mapper in mappers:
         for obj in objects:
             doc_id = f"{kind}:{obj.id}"
+            if doc_id in done:
+                continue
+            done.add(doc_id)
             try:
                 out.append((doc_id, mapper(obj)))
+                continue
             except MappingError as exc:
-                reason = exc.reason[:300]
-                log.warning("could not map %s: %s", doc_id, reason)
-                job.fail(doc_id, reason)
-                out.append((doc_id, None))
+                reason = exc.reason
             except Exception as exc:  # one bad object must not stop the rest
-                reason = f"unexpected {type(exc).__name__}: {exc}"[:300]
-                log.warning("could not map %s: %s", doc_id, reason)
-                job.fail(doc_id, reason)
-                out.append((doc_id, None))
+                reason = f"unexpected {type(exc).__name__}: {exc}"
+            log.warning("could not map %s: %s", doc_id, reason[:300])
+            job.fail(doc_id, reason[:300])
+            out.append((doc_id, None))
     return out
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import SyncEnv, make_sim_config, make_sync_env
 from sync_helpers import deletable_policy, isolated_schedule
 
@@ -14,6 +16,7 @@ from pdsearch.pagerduty.timing import RetryPolicy
 from pdsearch.simulator.account import Account
 from pdsearch.simulator.app import create_app
 from pdsearch.sync.connection import check_connection, client_for
+from pdsearch.sync.engine import full_sync
 from pdsearch.sync.progress import Progress
 
 
@@ -214,3 +217,25 @@ async def test_a_full_sync_makes_no_more_requests_than_the_listings_need(tmp_pat
     assert job.requests <= expected, dict(sim.requests_by_path)
     assert sum(n for p, n in sim.requests_by_path.items() if p.startswith("/teams/")) == 0
     assert sim.requests_by_path["/users"] == pages(len(account.users))
+
+
+async def test_a_cancel_between_batches_leaves_whole_batches(
+    sync_env: SyncEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("pdsearch.sync.engine.BATCH_SIZE", 7)
+    cancel = asyncio.Event()
+
+    def cancel_after_two_batches(p: Progress) -> None:
+        if p.phase == "indexing" and p.counts.added >= 14:
+            cancel.set()
+
+    async with client_for(sync_env.connector, sync_env.store,
+                          transport=sync_env.transport) as client:
+        result = await full_sync(client, sync_env.index, sync_env.store, sync_env.connector,
+                                 cancel=cancel, on_progress=cancel_after_two_batches,
+                                 progress_interval=0)
+
+    assert result.status == "canceled" and not result.swept
+    assert result.counts.added == 14
+    assert sync_env.index.count(sync_env.connector_id) == 14
+    assert result.error and "Nothing was deleted" in result.error
