@@ -211,6 +211,10 @@ async def test_one_time_link_for_browsers(service, api_settings, pd_sim_factory)
             assert first.headers["location"].startswith(f"{pd.base_url}/oauth/authorize?")
             again = await browser.get(url)
             assert "already used" in assert_error(again, 401, "invalid_ticket")
+            page = await browser.get(url, headers={"accept": "text/html"})
+            assert page.status_code == 401
+            assert page.headers["content-type"].startswith("text/html")
+            assert "Ask for a new one" in page.text
             tampered = await browser.get(
                 f"/api/v1/connectors/{cid}/oauth/authorize", params={"ticket": ticket[:-2] + "00"}
             )

@@ -133,17 +133,25 @@ def authorize(
         str | None,
         Query(max_length=200, description="from POST .../oauth/authorize; single use"),
     ] = None,
-) -> RedirectResponse:
+) -> Response:
     allowed = credentials is not None and token_matches(services.settings, credentials.credentials)
     if not allowed and ticket:
-        allowed = services.tickets.redeem(_ticket_purpose(connector_id), ticket)
-        if not allowed:
-            raise ApiError(
+        # A person followed a link: show them a page, not JSON, when something is wrong.
+        if not services.tickets.redeem(_ticket_purpose(connector_id), ticket):
+            return _failure(
+                request,
                 401,
                 "invalid_ticket",
                 "This authorization link is not valid: it expired, was already used, or is for "
                 "another connector. Ask for a new one (POST .../oauth/authorize).",
             )
+        try:
+            url = begin_authorization(
+                services, connector_id, redirect_uri(services.settings, request)
+            )
+        except ApiError as exc:
+            return _failure(request, exc.status, exc.code, exc.message)
+        return RedirectResponse(url, status_code=302)
     if not allowed:
         raise ApiError(
             401,
