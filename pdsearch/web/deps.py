@@ -31,9 +31,9 @@ class TicketSigner:
     """Short-lived, single-use signed links for the one call a browser must make itself.
 
     A browser that follows a link cannot send the bearer header, so an authenticated
-    ``POST .../oauth/authorize`` hands out a URL carrying a ticket: the connector id, an expiry
-    and a nonce, signed with HMAC-SHA256 under a key made fresh for this process. The ticket
-    works once, for that connector, for ``ttl`` seconds; the API token itself never goes into a
+    ``POST .../oauth/authorize`` hands out a URL carrying a ticket: an expiry and a nonce,
+    signed with HMAC-SHA256 (over them and the connector it is for) under a key made fresh for
+    this process. The ticket works once, for that connector, for ``ttl`` seconds; the API token itself never goes into a
     URL (where proxies and browser history would keep it).
     """
 
