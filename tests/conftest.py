@@ -186,7 +186,9 @@ def job_waiter() -> _Callable[..., _Any]:
 # --- sync fixtures (sync_env) ---
 # ``sync_env``: a Store and a SqliteIndex in tmp_path, an API-key connector to the in-process
 # ``sim`` and a SyncService routed to it. ``sync_env.pd()`` is an httpx client on the simulator's
-# REST API (writes between syncs), ``make_sync_env(tmp_path, sim)`` builds one for another sim.
+# REST API (writes between syncs); ``sync_env_factory(sim, **service_options)`` builds one for
+# another simulator or with other service options. (Tests use the fixtures: ``from conftest
+# import`` would find another directory's conftest.)
 @_dataclass
 class SyncEnv:
     sim: _Any  # the Simulator
@@ -215,6 +217,7 @@ def make_sync_env(tmp_path: _Path, sim: _Any, **service_options: _Any) -> SyncEn
     from pdsearch.store import Store
     from pdsearch.sync.service import SyncService
 
+    tmp_path.mkdir(parents=True, exist_ok=True)
     store = Store(tmp_path / "state.db", Fernet.generate_key())
     index = SqliteIndex(tmp_path / "index.db")
     connector = store.create_connector(
@@ -231,3 +234,21 @@ def sync_env(tmp_path: _Path, sim: _Any) -> _Any:
     yield env
     env.index.close()
     env.store.close()
+
+
+@_pytest.fixture
+def sync_env_factory(tmp_path: _Path) -> _Any:
+    """``factory(sim, **service_options)``: a SyncEnv on another simulator (closed at teardown);
+    ``factory.base_url`` is the connectors' PagerDuty base URL."""
+    made: list[SyncEnv] = []
+
+    def factory(sim: _Any, **service_options: _Any) -> SyncEnv:
+        env = make_sync_env(tmp_path / f"env{len(made)}", sim, **service_options)
+        made.append(env)
+        return env
+
+    factory.base_url = PD_BASE_URL  # type: ignore[attr-defined]
+    yield factory
+    for env in made:
+        env.index.close()
+        env.store.close()

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import SyncEnv
 
 from pdsearch.search import search
 
@@ -75,11 +74,11 @@ def _pick(account: Any) -> Case:
     raise AssertionError("the generated account has no private team schedule")
 
 
-def _ids(env: SyncEnv, query: str, user: str, limit: int = 100) -> set[str]:
+def _ids(env: Any, query: str, user: str, limit: int = 100) -> set[str]:
     return {h.id for h in search(env.index, env.store, query, user, limit=limit).hits}
 
 
-def _visible(env: SyncEnv, user: str) -> set[str]:
+def _visible(env: Any, user: str) -> set[str]:
     """Computed apart from search: documents whose sys_racl meets the user's entities."""
     entities = env.store.entities_for_user(user)
     docs, _ = env.index.list(None, 0, 100_000)
@@ -87,13 +86,13 @@ def _visible(env: SyncEnv, user: str) -> set[str]:
 
 
 @pytest.fixture
-async def synced(sync_env: SyncEnv) -> tuple[SyncEnv, Case]:
+async def synced(sync_env: Any) -> tuple[Any, Case]:
     job = await sync_env.service.run(sync_env.connector_id)
     assert job.status == "succeeded", job.error
     return sync_env, _pick(sync_env.sim.account)
 
 
-async def test_a_member_of_a_private_team_finds_its_schedule(synced: tuple[SyncEnv, Case]
+async def test_a_member_of_a_private_team_finds_its_schedule(synced: tuple[Any, Case]
                                                              ) -> None:
     env, case = synced
     doc_id = f"schedule:{case.schedule_id}"
@@ -101,7 +100,7 @@ async def test_a_member_of_a_private_team_finds_its_schedule(synced: tuple[SyncE
     assert doc_id in _ids(env, case.schedule_name, case.member.upper())  # e-mail case ignored
 
 
-async def test_a_user_outside_does_not_find_it_by_any_query(synced: tuple[SyncEnv, Case]
+async def test_a_user_outside_does_not_find_it_by_any_query(synced: tuple[Any, Case]
                                                             ) -> None:
     env, case = synced
     doc_id = f"schedule:{case.schedule_id}"
@@ -116,14 +115,14 @@ async def test_a_user_outside_does_not_find_it_by_any_query(synced: tuple[SyncEn
     assert doc_id not in _visible(env, case.outsider)
 
 
-async def test_an_admin_finds_everything(synced: tuple[SyncEnv, Case]) -> None:
+async def test_an_admin_finds_everything(synced: tuple[Any, Case]) -> None:
     env, case = synced
     everything = env.index.count(env.connector_id)
     assert search(env.index, env.store, "", case.admin, limit=100).total == everything
     assert f"schedule:{case.schedule_id}" in _ids(env, case.schedule_name, case.admin)
 
 
-async def test_an_unknown_user_sees_nothing(synced: tuple[SyncEnv, Case]) -> None:
+async def test_an_unknown_user_sees_nothing(synced: tuple[Any, Case]) -> None:
     env, case = synced
     for user in ("nobody@example.com", "", "   ", "*", case.team_id):
         results = search(env.index, env.store, case.schedule_name, user)
@@ -131,7 +130,7 @@ async def test_an_unknown_user_sees_nothing(synced: tuple[SyncEnv, Case]) -> Non
         assert search(env.index, env.store, "", user).total == 0
 
 
-async def test_totals_never_count_what_the_user_cannot_see(synced: tuple[SyncEnv, Case]
+async def test_totals_never_count_what_the_user_cannot_see(synced: tuple[Any, Case]
                                                            ) -> None:
     env, case = synced
     for user in (case.member, case.outsider, case.admin):
@@ -145,7 +144,7 @@ async def test_totals_never_count_what_the_user_cannot_see(synced: tuple[SyncEnv
             assert {h.id for h in mine.hits} <= visible
 
 
-async def test_hostile_strings_never_raise_nor_widen_access(synced: tuple[SyncEnv, Case]
+async def test_hostile_strings_never_raise_nor_widen_access(synced: tuple[Any, Case]
                                                             ) -> None:
     env, case = synced
     for user in (case.member, case.outsider, "nobody@example.com"):
@@ -160,7 +159,7 @@ async def test_hostile_strings_never_raise_nor_widen_access(synced: tuple[SyncEn
 
 
 async def test_team_removal_revokes_and_a_manual_grant_restores_and_survives(
-    synced: tuple[SyncEnv, Case],
+    synced: tuple[Any, Case],
 ) -> None:
     env, case = synced
     doc_id = f"schedule:{case.schedule_id}"

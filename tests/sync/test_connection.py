@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from conftest import PD_BASE_URL, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SyncEnv
 
 from pdsearch.pagerduty.oauth import authorization_request, exchange_code
 from pdsearch.sync.connection import (
@@ -19,7 +19,7 @@ from pdsearch.sync.connection import (
 REDIRECT = "http://127.0.0.1:8000/oauth/callback"
 
 
-async def test_check_connection_marks_the_connector_connected(sync_env: SyncEnv) -> None:
+async def test_check_connection_marks_the_connector_connected(sync_env: Any) -> None:
     info = await check_connection(sync_env.connector, sync_env.store, sync_env.transport)
 
     assert info.subdomain == sync_env.sim.account.subdomain
@@ -29,7 +29,7 @@ async def test_check_connection_marks_the_connector_connected(sync_env: SyncEnv)
     assert connector.last_error is None
 
 
-async def test_a_rejected_key_names_the_cause_and_never_the_key(sync_env: SyncEnv) -> None:
+async def test_a_rejected_key_names_the_cause_and_never_the_key(sync_env: Any) -> None:
     secret = "u+wrong-key-0123456789"
     sync_env.store.set_credentials(sync_env.connector_id, {"api_key": secret})
 
@@ -44,7 +44,7 @@ async def test_a_rejected_key_names_the_cause_and_never_the_key(sync_env: SyncEn
     assert connector.last_error == message
 
 
-async def test_an_unauthorized_oauth_connector_needs_authorization(sync_env: SyncEnv) -> None:
+async def test_an_unauthorized_oauth_connector_needs_authorization(sync_env: Any) -> None:
     connector = sync_env.store.create_connector(
         "oauth", "oauth2", "us", {"client_id": "id", "client_secret": "s3cret-value"}
     )
@@ -53,21 +53,23 @@ async def test_an_unauthorized_oauth_connector_needs_authorization(sync_env: Syn
     assert sync_env.store.get_connector(connector.id).status == "needs_authorization"
 
 
-async def _authorize(env: SyncEnv) -> dict[str, str]:
+async def _authorize(env: Any) -> dict[str, str]:
     """The OAuth authorization-code flow against the simulator, as a browser would do it."""
-    request = authorization_request(SIM_CLIENT_ID, REDIRECT, oauth_base_url=PD_BASE_URL)
+    base = env.connector.base_url
+    client_id, secret = env.sim.config.oauth_client_id, env.sim.config.oauth_client_secret
+    request = authorization_request(client_id, REDIRECT, oauth_base_url=base)
     async with httpx.AsyncClient(transport=env.transport) as browser:
         answer = await browser.get(request.url, follow_redirects=False)
     assert answer.status_code == 302, answer.text
     code = parse_qs(urlsplit(answer.headers["location"]).query)["code"][0]
     token = await exchange_code(
-        SIM_CLIENT_ID, SIM_CLIENT_SECRET, code, request.code_verifier, REDIRECT,
-        oauth_base_url=PD_BASE_URL, transport=env.transport,
+        client_id, secret, code, request.code_verifier, REDIRECT,
+        oauth_base_url=base, transport=env.transport,
     )
     assert token.refresh_token
     return {
-        "client_id": SIM_CLIENT_ID,
-        "client_secret": SIM_CLIENT_SECRET,
+        "client_id": client_id,
+        "client_secret": secret,
         "access_token": token.access_token,
         "refresh_token": token.refresh_token,
         # Already expired: the first request must refresh it.
@@ -76,11 +78,12 @@ async def _authorize(env: SyncEnv) -> dict[str, str]:
 
 
 async def test_oauth_refresh_is_persisted_so_a_rotated_token_is_never_lost(
-    sync_env: SyncEnv,
+    sync_env: Any,
 ) -> None:
     creds = await _authorize(sync_env)
+    base = sync_env.connector.base_url
     connector = sync_env.store.create_connector(
-        "oauth", "oauth2", "us", creds, base_url=PD_BASE_URL, oauth_base_url=PD_BASE_URL
+        "oauth", "oauth2", "us", creds, base_url=base, oauth_base_url=base
     )
 
     first = await sync_env.service.run(connector.id)
@@ -97,12 +100,12 @@ async def test_oauth_refresh_is_persisted_so_a_rotated_token_is_never_lost(
 
     assert second.status == "succeeded", second.error
     assert sync_env.store.get_credentials(connector.id)["refresh_token"] != stored["refresh_token"]
-    for secret in (creds["refresh_token"], stored["refresh_token"], SIM_CLIENT_SECRET):
+    for secret in (creds["refresh_token"], stored["refresh_token"], creds["client_secret"]):
         assert secret not in repr(sync_env.store.get_job(second.id).to_dict())
 
 
-async def test_client_for_uses_the_connectors_region_and_base_url(sync_env: SyncEnv) -> None:
+async def test_client_for_uses_the_connectors_region_and_base_url(sync_env: Any) -> None:
     connector = sync_env.store.create_connector("eu", "api_key", "eu", {"api_key": "k"})
     client = client_for(connector, sync_env.store)
     assert client.base_url == "https://api.eu.pagerduty.com"
-    assert client_for(sync_env.connector, sync_env.store).base_url == PD_BASE_URL
+    assert client_for(sync_env.connector, sync_env.store).base_url == "http://127.0.0.1:9"

@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import math
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SyncEnv, make_sim_config, make_sync_env
 from sync_helpers import deletable_policy, isolated_schedule
 
 from pdsearch.pagerduty.timing import RetryPolicy
 from pdsearch.simulator.account import Account
 from pdsearch.simulator.app import create_app
+from pdsearch.simulator.config import SimulatorConfig
 from pdsearch.sync.connection import check_connection, client_for
 from pdsearch.sync.engine import full_sync
 from pdsearch.sync.progress import Progress
@@ -33,13 +32,13 @@ def _objects(account: Account) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _docs(env: SyncEnv) -> dict[str, Any]:
+def _docs(env: Any) -> dict[str, Any]:
     docs, total = env.index.list(env.connector_id, 0, 100_000)
     assert total == len(docs)
     return {d.id: d for d in docs}
 
 
-async def test_full_sync_yields_one_document_per_policy_and_schedule(sync_env: SyncEnv) -> None:
+async def test_full_sync_yields_one_document_per_policy_and_schedule(sync_env: Any) -> None:
     account = sync_env.sim.account
     job = await sync_env.service.run(sync_env.connector_id)
 
@@ -73,7 +72,7 @@ async def test_full_sync_yields_one_document_per_policy_and_schedule(sync_env: S
     assert sync_env.connector.subdomain == account.subdomain
 
 
-async def test_deleted_objects_are_swept_and_counted(sync_env: SyncEnv) -> None:
+async def test_deleted_objects_are_swept_and_counted(sync_env: Any) -> None:
     account = sync_env.sim.account
     await sync_env.service.run(sync_env.connector_id)
     policy_id = deletable_policy(account)
@@ -93,7 +92,7 @@ async def test_deleted_objects_are_swept_and_counted(sync_env: SyncEnv) -> None:
     assert set(docs) == set(_objects(account))
 
 
-async def test_rename_updates_one_and_leaves_the_rest_unchanged(sync_env: SyncEnv) -> None:
+async def test_rename_updates_one_and_leaves_the_rest_unchanged(sync_env: Any) -> None:
     account = sync_env.sim.account
     first = await sync_env.service.run(sync_env.connector_id)
     schedule_id = isolated_schedule(account)
@@ -113,7 +112,7 @@ async def test_rename_updates_one_and_leaves_the_rest_unchanged(sync_env: SyncEn
     assert [h.id for h in found.hits] == [f"schedule:{schedule_id}"]
 
 
-async def test_a_sync_failing_midway_deletes_nothing(sync_env: SyncEnv) -> None:
+async def test_a_sync_failing_midway_deletes_nothing(sync_env: Any) -> None:
     """The key is revoked once policies are read: the schedules listing fails with 401."""
     account = sync_env.sim.account
     await sync_env.service.run(sync_env.connector_id)
@@ -140,9 +139,10 @@ async def test_a_sync_failing_midway_deletes_nothing(sync_env: SyncEnv) -> None:
     assert sync_env.sim.api_key not in connector.last_error
 
 
-async def test_a_listing_failing_past_retries_fails_the_job(tmp_path: Path, sim: Any) -> None:
+async def test_a_listing_failing_past_retries_fails_the_job(sim: Any, sync_env_factory: Any
+                                                           ) -> None:
     fast = RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=0.02)
-    env = make_sync_env(tmp_path, sim, client_factory=partial(client_for, retry=fast))
+    env = sync_env_factory(sim, client_factory=partial(client_for, retry=fast))
     await env.service.run(env.connector_id)
     schedule_id = isolated_schedule(sim.account)
     async with env.pd() as pd:
@@ -166,7 +166,7 @@ async def test_a_listing_failing_past_retries_fails_the_job(tmp_path: Path, sim:
     assert again.status == "succeeded" and again.counts["deleted"] == 1
 
 
-async def test_an_object_that_cannot_be_mapped_is_recorded_and_kept(sync_env: SyncEnv) -> None:
+async def test_an_object_that_cannot_be_mapped_is_recorded_and_kept(sync_env: Any) -> None:
     account = sync_env.sim.account
     await sync_env.service.run(sync_env.connector_id)
     v3_id = next(i for i, s in sorted(account.schedules.items())
@@ -187,12 +187,14 @@ async def test_an_object_that_cannot_be_mapped_is_recorded_and_kept(sync_env: Sy
     assert sync_env.index.get(f"schedule:{v3_id}") is not None
 
 
-async def test_a_full_sync_makes_no_more_requests_than_the_listings_need(tmp_path: Path) -> None:
-    config = make_sim_config(rate_limit=0)
+async def test_a_full_sync_makes_no_more_requests_than_the_listings_need(
+    sync_env_factory: Any,
+) -> None:
+    config = SimulatorConfig.for_scale("small", rate_limit=0)
     account = Account.generate(7, teams=6, users=230, schedules=24, policies=130,
                                subdomain="bigco")
     sim = create_app(account, config).state.simulator
-    env = make_sync_env(tmp_path, sim)
+    env = sync_env_factory(sim)
     await check_connection(env.connector, env.store, transport=env.transport)
     sim.reset_counters()
 
@@ -220,7 +222,7 @@ async def test_a_full_sync_makes_no_more_requests_than_the_listings_need(tmp_pat
 
 
 async def test_a_cancel_between_batches_leaves_whole_batches(
-    sync_env: SyncEnv, monkeypatch: pytest.MonkeyPatch
+    sync_env: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("pdsearch.sync.engine.BATCH_SIZE", 7)
     cancel = asyncio.Event()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from conftest import SyncEnv
 from sync_helpers import deletable_policy
 
 from pdsearch import scheduler
@@ -15,7 +15,7 @@ from pdsearch.sync.progress import Progress
 from pdsearch.sync.service import SyncAlreadyRunning
 
 
-async def _wait(env: SyncEnv, job_id: str, within: float = 20.0) -> dict[str, object]:
+async def _wait(env: Any, job_id: str, within: float = 20.0) -> dict[str, object]:
     deadline = asyncio.get_running_loop().time() + within
     while True:
         job = env.store.get_job(job_id)
@@ -25,7 +25,7 @@ async def _wait(env: SyncEnv, job_id: str, within: float = 20.0) -> dict[str, ob
         await asyncio.sleep(0.02)
 
 
-async def _running(env: SyncEnv, job_id: str) -> None:
+async def _running(env: Any, job_id: str) -> None:
     for _ in range(1000):
         if env.store.get_job(job_id).status == "running":
             return
@@ -33,7 +33,7 @@ async def _running(env: SyncEnv, job_id: str) -> None:
     raise AssertionError("the job never started running")
 
 
-async def test_start_runs_in_the_background_and_records_the_job(sync_env: SyncEnv) -> None:
+async def test_start_runs_in_the_background_and_records_the_job(sync_env: Any) -> None:
     job_id = await sync_env.service.start(sync_env.connector_id)
 
     job = sync_env.store.get_job(job_id)
@@ -47,7 +47,7 @@ async def test_start_runs_in_the_background_and_records_the_job(sync_env: SyncEn
     assert not sync_env.service.is_running(sync_env.connector_id)
 
 
-async def test_two_concurrent_starts_one_runs_the_other_is_refused(sync_env: SyncEnv) -> None:
+async def test_two_concurrent_starts_one_runs_the_other_is_refused(sync_env: Any) -> None:
     results = await asyncio.gather(
         sync_env.service.start(sync_env.connector_id),
         sync_env.service.start(sync_env.connector_id, "scheduled"),
@@ -71,7 +71,7 @@ async def test_two_concurrent_starts_one_runs_the_other_is_refused(sync_env: Syn
 
 
 async def test_a_sync_running_in_another_process_blocks_until_its_heartbeat_is_stale(
-    sync_env: SyncEnv,
+    sync_env: Any,
 ) -> None:
     other = sync_env.store.create_job(sync_env.connector_id, "manual", status="running")
     with pytest.raises(SyncAlreadyRunning, match="another pdsearch process"):
@@ -86,12 +86,12 @@ async def test_a_sync_running_in_another_process_blocks_until_its_heartbeat_is_s
     assert dead.status == "failed" and dead.error and "stopped" in dead.error
 
 
-async def test_unknown_connector_is_not_found(sync_env: SyncEnv) -> None:
+async def test_unknown_connector_is_not_found(sync_env: Any) -> None:
     with pytest.raises(NotFoundError):
         await sync_env.service.start("no-such-connector")
 
 
-async def test_progress_is_readable_while_running(sync_env: SyncEnv) -> None:
+async def test_progress_is_readable_while_running(sync_env: Any) -> None:
     sync_env.sim.config.latency_ms = 20
     seen: list[dict[str, object]] = []
     job_id = await sync_env.service.start(sync_env.connector_id)
@@ -107,7 +107,7 @@ async def test_progress_is_readable_while_running(sync_env: SyncEnv) -> None:
     assert any(int(str(s["requests"])) > 0 for s in seen)
 
 
-async def test_cancel_mid_sync_leaves_the_index_consistent(sync_env: SyncEnv) -> None:
+async def test_cancel_mid_sync_leaves_the_index_consistent(sync_env: Any) -> None:
     account = sync_env.sim.account
     await sync_env.service.run(sync_env.connector_id)
     before = sync_env.index.hashes(sync_env.connector_id)
@@ -139,7 +139,7 @@ async def test_cancel_mid_sync_leaves_the_index_consistent(sync_env: SyncEnv) ->
     assert again.status == "succeeded" and again.counts["deleted"] == 1
 
 
-async def test_cancel_cuts_a_slow_request(sync_env: SyncEnv, monkeypatch: pytest.MonkeyPatch
+async def test_cancel_cuts_a_slow_request(sync_env: Any, monkeypatch: pytest.MonkeyPatch
                                           ) -> None:
     """A request that hangs is cut after the grace period; the job still ends canceled."""
     monkeypatch.setattr("pdsearch.sync.service.CANCEL_GRACE_SECONDS", 0.05)
@@ -155,7 +155,7 @@ async def test_cancel_cuts_a_slow_request(sync_env: SyncEnv, monkeypatch: pytest
     assert sync_env.index.count(sync_env.connector_id) == 0
 
 
-async def test_shutdown_cancels_running_jobs_and_marks_them(sync_env: SyncEnv) -> None:
+async def test_shutdown_cancels_running_jobs_and_marks_them(sync_env: Any) -> None:
     sync_env.sim.config.latency_ms = 5_000
     job_id = await sync_env.service.start(sync_env.connector_id)
     await _running(sync_env, job_id)
@@ -169,7 +169,7 @@ async def test_shutdown_cancels_running_jobs_and_marks_them(sync_env: SyncEnv) -
 
 
 async def test_an_oauth_connector_never_authorized_fails_with_a_clear_message(
-    sync_env: SyncEnv,
+    sync_env: Any,
 ) -> None:
     connector = sync_env.store.create_connector(
         "oauth-one", "oauth2", "us", {"client_id": "x", "client_secret": "very-secret"}
