@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -302,3 +302,24 @@ async def test_a_refused_code_stores_nothing(service, api_settings, pd_sim_facto
         assert "access_token" not in app.state.services.store.get_credentials(cid)
         connector = (await client.get(f"/api/v1/connectors/{cid}")).json()
         assert connector["status"] == "needs_authorization" and connector["last_error"]
+
+
+async def test_a_grant_missing_scopes_names_the_cause(
+    service, api_settings, pd_sim_factory
+) -> None:
+    pd = pd_sim_factory()
+    async with service(api_settings, pd.transport) as (app, client):
+        cid = (await client.post("/api/v1/connectors", json=oauth_body(pd))).json()["id"]
+        location = urlsplit(
+            (await client.get(f"/api/v1/connectors/{cid}/oauth/authorize")).headers["location"]
+        )
+        # The app (or the person) granted less than pdsearch asked for.
+        query = {k: v[0] for k, v in parse_qs(location.query).items()}
+        query["scope"] = "schedules.read"
+        narrowed = location._replace(query=urlencode(query)).geturl()
+        async with anonymous(app) as browser:
+            resp = await browser.get(await approve(pd, narrowed), headers={"accept": "*/*"})
+        message = assert_error(resp, 400, "pagerduty_missing_scope")
+        assert "scope" in message
+        connector = (await client.get(f"/api/v1/connectors/{cid}")).json()
+        assert connector["status"] == "error" and "scope" in connector["last_error"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 from fastapi import Request
 
 from pdsearch.config import Settings
+from pdsearch.pagerduty import errors as pd_errors
 from pdsearch.store import Connector, Job, NotFoundError, Store
+from pdsearch.sync.connection import ConnectorError, MissingCredentialsError
 from pdsearch.web.errors import ApiError, not_found
 from pdsearch.web.schemas import ConnectorOut, JobOut
 
@@ -45,3 +47,28 @@ def job_out(job: Job) -> JobOut:
 
 def conflict(code: str, message: str) -> ApiError:
     return ApiError(409, code, message)
+
+
+def connect_error(exc: ConnectorError, connector: Connector) -> ApiError:
+    """Map the cause to a status and a stable code; the message (already fit for people) stays."""
+    message = str(exc)
+    if isinstance(exc, MissingCredentialsError):
+        if connector.auth_type == "oauth2":
+            return ApiError(409, "oauth_authorization_required", message)
+        return ApiError(400, "missing_credentials", message)
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, pd_errors.ConfigurationError):
+        return ApiError(400, "invalid_configuration", message)
+    if isinstance(cause, pd_errors.AuthenticationError):
+        return ApiError(400, "pagerduty_auth_failed", message)
+    if isinstance(cause, pd_errors.ScopeError):
+        return ApiError(400, "pagerduty_missing_scope", message)
+    if isinstance(cause, pd_errors.AbilityError):
+        return ApiError(400, "pagerduty_missing_ability", message)
+    if isinstance(cause, pd_errors.OAuthError):
+        return ApiError(400, "oauth_failed", message)
+    if isinstance(cause, pd_errors.RateLimitError):
+        return ApiError(503, "pagerduty_rate_limited", message)
+    if isinstance(cause, pd_errors.TransportError):
+        return ApiError(502, "pagerduty_unreachable", message)
+    return ApiError(502, "pagerduty_error", message)

@@ -7,12 +7,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from pdsearch.pagerduty import errors as pd_errors
-from pdsearch.store import Connector
-from pdsearch.sync.connection import ConnectorError, MissingCredentialsError, check_connection
-from pdsearch.web.api.common import connector_out, find_connector
+from pdsearch.sync.connection import ConnectorError, check_connection
+from pdsearch.web.api.common import connect_error, connector_out, find_connector
 from pdsearch.web.deps import PagingDep, ServicesDep, SyncDep
-from pdsearch.web.errors import ApiError
 from pdsearch.web.schemas import (
     AccountOut,
     ApiKeyAuthIn,
@@ -135,31 +132,6 @@ async def delete_connector(connector_id: str, services: ServicesDep, sync: SyncD
     return Response(status_code=204)
 
 
-def _connect_error(exc: ConnectorError, connector: Connector) -> ApiError:
-    """Map the cause to a status and a stable code; the message (already fit for people) stays."""
-    message = str(exc)
-    if isinstance(exc, MissingCredentialsError):
-        if connector.auth_type == "oauth2":
-            return ApiError(409, "oauth_authorization_required", message)
-        return ApiError(400, "missing_credentials", message)
-    cause = exc.__cause__ or exc.__context__
-    if isinstance(cause, pd_errors.ConfigurationError):
-        return ApiError(400, "invalid_configuration", message)
-    if isinstance(cause, pd_errors.AuthenticationError):
-        return ApiError(400, "pagerduty_auth_failed", message)
-    if isinstance(cause, pd_errors.ScopeError):
-        return ApiError(400, "pagerduty_missing_scope", message)
-    if isinstance(cause, pd_errors.AbilityError):
-        return ApiError(400, "pagerduty_missing_ability", message)
-    if isinstance(cause, pd_errors.OAuthError):
-        return ApiError(400, "oauth_failed", message)
-    if isinstance(cause, pd_errors.RateLimitError):
-        return ApiError(503, "pagerduty_rate_limited", message)
-    if isinstance(cause, pd_errors.TransportError):
-        return ApiError(502, "pagerduty_unreachable", message)
-    return ApiError(502, "pagerduty_error", message)
-
-
 @router.post(
     "/connectors/{connector_id}/connect",
     response_model=ConnectOut,
@@ -176,7 +148,7 @@ async def connect(connector_id: str, services: ServicesDep) -> ConnectOut:
     try:
         info = await check_connection(connector, services.store, transport=services.transport)
     except ConnectorError as exc:
-        raise _connect_error(exc, connector) from None
+        raise connect_error(exc, connector) from None
     return ConnectOut(
         status="connected",
         account=AccountOut(

@@ -28,7 +28,7 @@ from pdsearch.pagerduty.errors import OAuthError, PagerDutyError
 from pdsearch.pagerduty.oauth import OAuthToken, authorization_request, exchange_code
 from pdsearch.store import Connector, NotFoundError
 from pdsearch.sync.connection import ConnectorError, check_connection
-from pdsearch.web.api.common import conflict, find_connector, redirect_uri
+from pdsearch.web.api.common import conflict, connect_error, find_connector, redirect_uri
 from pdsearch.web.deps import Services, ServicesDep, bearer_scheme, token_matches
 from pdsearch.web.errors import ApiError
 from pdsearch.web.schemas import AuthorizeLinkOut, ErrorOut
@@ -284,16 +284,17 @@ async def callback(
     try:
         info = await check_connection(connector, store, transport=services.transport)
         subdomain: str | None = info.subdomain
-        problem: str | None = None
+        problem: ApiError | None = None
     except ConnectorError as exc:
-        subdomain, problem = None, str(exc)
+        # The tokens are kept; the connector shows the cause (e.g. a scope not granted).
+        subdomain, problem = None, connect_error(exc, connector)
 
     page = _connector_page(request, connector_id)
     if page is not None:
         outcome = "connected" if problem is None else "error"
         return RedirectResponse(f"{page}?oauth={outcome}", status_code=303)
     if problem is not None:
-        return _failure(request, 502, "connection_failed", problem)
+        return _failure(request, problem.status, problem.code, problem.message)
     text = (
         f"Connector {connector.name!r} is connected to PagerDuty account {subdomain!r}. "
         "You can close this window."
