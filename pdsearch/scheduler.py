@@ -25,6 +25,8 @@ Behaviour:
   the store shows a queued or running job of the connector, the run is recorded as a job with
   status ``skipped`` and an error saying why. Any other failure to start is recorded as a
   ``failed`` job, so every firing leaves a trace in the history.
+- Other processes: every ``reconcile_seconds`` (60) the scheduler rereads the stored schedules
+  and follows ones set or removed elsewhere (the CLI, a second service on the same data).
 - Restarts: ``start()`` loads the persisted schedules. Runs missed while the service was down are
   coalesced: an interval or cron schedule that should have fired since it last fired (or was
   set) fires once at start, then keeps its rhythm; a ``run_at`` that passed fires once and is
@@ -72,6 +74,7 @@ _MACROS: Final = {
     "@hourly": "0 * * * *",
 }
 _DAY_NAMES: Final = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_RECONCILE_JOB: Final = "__reconcile__"
 
 SyncTrigger = Callable[[str, str], Awaitable[object]]
 
@@ -284,8 +287,12 @@ class SyncScheduler:
         trigger: SyncTrigger,
         *,
         already_running: tuple[type[BaseException], ...] = (),
+        reconcile_seconds: float | None = 60.0,
     ) -> None:
         self._store = store
+        self._reconcile_seconds = reconcile_seconds
+        # The version (updated_at) of each connector's schedule that is loaded here.
+        self._loaded: dict[str, datetime] = {}
         self._trigger = trigger
         self._already_running: tuple[type[BaseException], ...] = (
             SyncAlreadyRunning,
@@ -311,6 +318,14 @@ class SyncScheduler:
             except ScheduleError as exc:
                 log.warning("ignoring the stored schedule of connector %s: %s",
                             record.connector_id, exc)
+        if self._reconcile_seconds:
+            self._scheduler.add_job(
+                self._reconcile,
+                IntervalTrigger(seconds=self._reconcile_seconds, timezone=UTC),
+                id=_RECONCILE_JOB,
+                name="pick up schedules changed by other pdsearch processes",
+                replace_existing=True,
+            )
         self._scheduler.start()
 
     def shutdown(self) -> None:
@@ -330,6 +345,7 @@ class SyncScheduler:
         record = self._store.get_schedule_record(connector_id)
         assert record is not None
         self._add_job(connector_id, normalized, _anchor(record), fire_now=False)
+        self._loaded[connector_id] = record.updated_at
         described = self.describe(connector_id)
         assert described is not None
         return described
@@ -354,7 +370,30 @@ class SyncScheduler:
 
     # --- internals ---------------------------------------------------------------------
 
+    async def _reconcile(self) -> None:
+        """Follow schedules set or removed in the store by another process (the CLI, a second
+        service on the same data directory)."""
+        if self._stopped:
+            return
+        try:
+            records = {r.connector_id: r for r in self._store.list_schedule_records()}
+        except StoreError:
+            log.exception("could not read the stored schedules")
+            return
+        now = datetime.now(UTC)
+        for connector_id in set(self._loaded) - set(records):
+            self._remove_job(connector_id)
+        for connector_id, record in records.items():
+            if self._loaded.get(connector_id) == record.updated_at:
+                continue
+            try:
+                self._load(record, now)
+            except ScheduleError as exc:
+                log.warning("ignoring the stored schedule of connector %s: %s", connector_id, exc)
+                self._loaded[connector_id] = record.updated_at
+
     def _load(self, record: ScheduleRecord, now: datetime) -> None:
+        self._loaded[record.connector_id] = record.updated_at
         spec = record.spec
         anchor = _anchor(record)
         if "run_at" in spec:
@@ -389,6 +428,7 @@ class SyncScheduler:
         )
 
     def _remove_job(self, connector_id: str) -> None:
+        self._loaded.pop(connector_id, None)
         if self._scheduler.get_job(connector_id) is not None:
             self._scheduler.remove_job(connector_id)
 

@@ -324,3 +324,22 @@ async def test_describe_keeps_the_time_zone(
         assert d["next_run_at"].endswith("04:00:00Z")  # 09:30 IST is 04:00 UTC
     finally:
         sched.shutdown()
+
+
+async def test_follows_schedules_changed_by_another_process(
+    state_path: Path, key: bytes, store: Store, connector: Connector, recorder: RecordingTrigger
+) -> None:
+    other = store.create_connector("Other", "api_key", "us", {"api_key": "k"})
+    sched = SyncScheduler(store, recorder, reconcile_seconds=0.1)
+    sched.start()
+    try:
+        sched.set(other.id, {"run_at": iso_in(0.8)})
+        with Store(state_path, key) as elsewhere:  # e.g. the CLI
+            elsewhere.set_schedule(connector.id, {"run_at": iso_in(0.6)})
+            elsewhere.delete_schedule(other.id)
+        await wait_for(lambda: len(recorder.calls) == 1)
+        await asyncio.sleep(0.5)
+        # The schedule set elsewhere fired; the one removed elsewhere did not.
+        assert recorder.calls == [(connector.id, "scheduled")]
+    finally:
+        sched.shutdown()
