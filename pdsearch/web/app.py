@@ -113,6 +113,10 @@ def create_app(
     install_error_handlers(app)
     app.include_router(api_router)
     app.include_router(oauth_callback_router)
+    # --- web pages (pdsearch/web/pages.py): HTML at /, static files, the pages' API bridge ---
+    from pdsearch.web.pages import install_pages
+
+    install_pages(app)
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> JSONResponse:
