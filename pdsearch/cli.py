@@ -680,6 +680,26 @@ def serve(
     uvicorn.run(service, host=host, port=port, log_level=log_level.lower())
 
 
+@app.command("demo")
+def demo(
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port of the service on 127.0.0.1; 0 picks one.")
+    ] = 8000,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="Keep the demo's data here (default: a temporary directory removed on exit).",
+        ),
+    ] = None,
+) -> None:
+    """Try pdsearch: a simulated PagerDuty account, synced and searchable at once."""
+    from pdsearch.demo import run_demo
+
+    code = run_demo(port=port, data_dir=data_dir, say=lambda text: typer.echo(text))
+    raise typer.Exit(code)
+
+
 
 def main() -> None:
     app()
