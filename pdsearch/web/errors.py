@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from pdsearch.store.errors import ConflictError, InvalidValueError, NotFoundError, StoreError
 
@@ -126,13 +127,29 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return error_response(422, "validation_error", describe_validation_errors(exc.errors()))
 
 
+def route_exists(request: Request, method: str, path: str) -> bool:
+    """True when some route of the app serves ``method`` at ``path`` (asked through each
+    route's public ``matches``, so routers included in any way are seen)."""
+    scope = {**request.scope, "method": method, "path": path, "path_params": {}}
+    return any(route.matches(scope)[0] == Match.FULL for route in request.app.routes)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    path = request.url.path
+    return [m for m in ("GET", "POST", "PUT", "PATCH", "DELETE") if route_exists(request, m, path)]
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     code = _STATUS_CODES.get(exc.status_code, "error")
     if exc.status_code == 404:
         message = f"Nothing at {request.url.path}. The API lives under /api/v1; see /docs."
     elif exc.status_code == 405:
-        message = f"{request.method} is not allowed on {request.url.path}."
+        allowed = _allowed_methods(request)
+        message = f"{request.method} is not allowed on {request.url.path}." + (
+            f" Use {' or '.join(allowed)}." if allowed else ""
+        )
+        return error_response(405, code, message, {"Allow": ", ".join(allowed)})
     else:
         message = str(exc.detail) if exc.detail else code.replace("_", " ")
     return error_response(exc.status_code, code, message, exc.headers)

@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
-import pytest
 
 from pdsearch.pagerduty.oauth import REQUIRED_SCOPES
 from pdsearch.store import Store
@@ -262,26 +261,32 @@ async def test_public_url_and_connector_page_redirect(
         assert query["redirect_uri"] == ["https://search.example.com/oauth/callback"]
         callback = urlsplit(await approve(pd, location))
         async with anonymous(app) as browser:
-            done = await browser.get(f"{callback.path}?{callback.query}")
+            done = await browser.get(
+                f"{callback.path}?{callback.query}", headers={"accept": "text/html"}
+            )
         assert done.status_code == 303, done.text
         assert done.headers["location"] == f"/connectors/{cid}?oauth=connected"
 
 
-@pytest.mark.parametrize("accept", ["text/html", "application/json"])
-async def test_success_without_pages_is_a_small_answer(
-    service, api_settings, pd_sim_factory, accept: str
+async def test_api_clients_get_json_and_browsers_the_page(
+    service, api_settings, pd_sim_factory
 ) -> None:
     pd = pd_sim_factory()
     async with service(api_settings, pd.transport) as (app, client):
-        cid = (await client.post("/api/v1/connectors", json=oauth_body(pd))).json()["id"]
-        location = (await client.get(f"/api/v1/connectors/{cid}/oauth/authorize")).headers[
-            "location"
-        ]
-        async with anonymous(app) as browser:
-            done = await browser.get(await approve(pd, location), headers={"accept": accept})
-        assert done.status_code == 200
-        assert pd.subdomain in done.text
-        assert done.headers["content-type"].startswith(accept)
+        app.add_api_route("/connectors/{connector_id}", lambda connector_id: {}, methods=["GET"])
+        for accept, name in (("application/json", "A"), ("text/html,*/*;q=0.8", "B")):
+            cid = (await client.post("/api/v1/connectors", json=oauth_body(pd, name))).json()["id"]
+            location = (await client.get(f"/api/v1/connectors/{cid}/oauth/authorize")).headers[
+                "location"
+            ]
+            async with anonymous(app) as browser:
+                done = await browser.get(await approve(pd, location), headers={"accept": accept})
+            if accept == "application/json":
+                assert done.status_code == 200
+                assert done.json()["account"]["subdomain"] == pd.subdomain
+            else:
+                assert done.status_code == 303
+                assert done.headers["location"] == f"/connectors/{cid}?oauth=connected"
 
 
 async def test_a_refused_code_stores_nothing(service, api_settings, pd_sim_factory) -> None:

@@ -30,7 +30,7 @@ from pdsearch.store import Connector, NotFoundError
 from pdsearch.sync.connection import ConnectorError, check_connection
 from pdsearch.web.api.common import conflict, connect_error, find_connector, redirect_uri
 from pdsearch.web.deps import Services, ServicesDep, bearer_scheme, token_matches
-from pdsearch.web.errors import ApiError
+from pdsearch.web.errors import ApiError, route_exists
 from pdsearch.web.schemas import AuthorizeLinkOut, ErrorOut
 
 log = logging.getLogger(__name__)
@@ -191,12 +191,7 @@ def _failure(request: Request, status: int, code: str, message: str) -> Response
 def _connector_page(request: Request, connector_id: str) -> str | None:
     """The connector's web page, when the service serves one."""
     path = f"/connectors/{connector_id}"
-    for route in request.app.routes:
-        regex = getattr(route, "path_regex", None)
-        methods = getattr(route, "methods", None) or set()
-        if regex is not None and "GET" in methods and regex.fullmatch(path):
-            return path
-    return None
+    return path if route_exists(request, "GET", path) else None
 
 
 def _token_fields(token: OAuthToken) -> dict[str, str | None]:
@@ -289,7 +284,8 @@ async def callback(
         # The tokens are kept; the connector shows the cause (e.g. a scope not granted).
         subdomain, problem = None, connect_error(exc, connector)
 
-    page = _connector_page(request, connector_id)
+    # A person's browser goes on to the connector's page; an API client gets JSON.
+    page = _connector_page(request, connector_id) if _wants_html(request) else None
     if page is not None:
         outcome = "connected" if problem is None else "error"
         return RedirectResponse(f"{page}?oauth={outcome}", status_code=303)
