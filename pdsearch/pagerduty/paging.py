@@ -378,3 +378,10 @@ async def iter_cursor(
         next_cursor = body.get("next_cursor")
         if not isinstance(next_cursor, str) or not next_cursor:
             return
+        if next_cursor == cursor:
+            raise InvalidResponseError(
+                f"PagerDuty's answer to GET {path} repeats the cursor it was given.",
+                method="GET",
+                path=path,
+            )
+        cursor = next_cursor

@@ -96,7 +96,7 @@ def _error_detail(response: httpx.Response) -> tuple[int | None, str]:
         parts += [str(e) for e in errors]
     elif isinstance(errors, dict):
         parts += [f"{k}: {v}" for k, v in errors.items()]
-    return code, "; ".join(p for p in parts if p)[:500]
+    return code, "; ".join(p.rstrip(". ") for p in parts if p)[:500]
 
 
 def _flat_params(params: Params | None) -> httpx.QueryParams:
