@@ -43,9 +43,10 @@ async def test_small_listings_are_read_whole_with_includes() -> None:
     assert any(p.teams for p in policies) and any(p.services for p in policies)
     listed = [httpx.URL(u) for u in sim.urls]
     assert all(u.params.get("limit") == "100" for u in listed)
-    assert {tuple(u.params.get_list("include[]")) for u in listed if u.path == "/escalation_policies"} == {
-        ("teams", "services", "targets")
+    policy_includes = {
+        tuple(u.params.get_list("include[]")) for u in listed if u.path == "/escalation_policies"
     }
+    assert policy_includes == {("teams", "services", "targets")}
 
 
 @pytest.mark.slow
@@ -84,7 +85,8 @@ def paged_transport(items: list[dict[str, Any]], page_size: int, key: str) -> ht
     def handle(request: httpx.Request) -> httpx.Response:
         offset = int(request.url.params.get("offset", 0))
         page = items[offset : offset + page_size]
-        body = {key: page, "offset": offset, "limit": page_size, "more": offset + page_size < len(items)}
+        more = offset + page_size < len(items)
+        body = {key: page, "offset": offset, "limit": page_size, "more": more}
         return httpx.Response(200, content=json.dumps(body).encode())
 
     return httpx.MockTransport(handle)
