@@ -33,8 +33,8 @@ class TicketSigner:
     A browser that follows a link cannot send the bearer header, so an authenticated
     ``POST .../oauth/authorize`` hands out a URL carrying a ticket: an expiry and a nonce,
     signed with HMAC-SHA256 (over them and the connector it is for) under a key made fresh for
-    this process. The ticket works once, for that connector, for ``ttl`` seconds; the API token itself never goes into a
-    URL (where proxies and browser history would keep it).
+    this process. The ticket works once, for that connector, for ``ttl`` seconds; the API token
+    itself never goes into a URL (where proxies and browser history would keep it).
     """
 
     def __init__(self, ttl: int = 300) -> None:
