@@ -306,6 +306,9 @@
         say(out, `Sync ${job.status}${job.error ? ": " + job.error : "."}`, "error");
       }
       refreshHistory();
+      api("GET", `/connectors/${encodeURIComponent(cid)}/documents?limit=1`).then((r) => {
+        if (r.ok && $("#doc-count")) $("#doc-count").textContent = String(r.data.total);
+      });
     }
 
     async function poll() {
