@@ -175,7 +175,7 @@ async def test_missed_interval_run_fires_once_after_restart(
 async def test_a_firing_during_a_running_sync_is_recorded_as_skipped(
     service, api_settings, pd_sim, job_waiter
 ) -> None:
-    pd_sim.simulator.config.latency_ms = 150
+    pd_sim.simulator.config.latency_ms = 400  # the sync takes seconds; the firing comes in 1 s
     async with service(api_settings, pd_sim.transport) as (_, client):
         cid = await make_connector(client, pd_sim)
         manual = (await client.post(f"/api/v1/connectors/{cid}/sync")).json()["job_id"]
