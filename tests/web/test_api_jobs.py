@@ -71,7 +71,7 @@ async def test_sync_runs_in_the_background_and_is_recorded(
 async def test_second_sync_is_409_while_one_runs_and_cancel_stops_it(
     service, api_settings, pd_sim, job_waiter
 ) -> None:
-    pd_sim.simulator.config.latency_ms = 150  # long enough to act while it runs
+    pd_sim.simulator.config.latency_ms = 300  # long enough to act while it runs
     async with service(api_settings, pd_sim.transport) as (_, client):
         cid = await make_connector(client, pd_sim)
         job_id = (await client.post(f"/api/v1/connectors/{cid}/sync")).json()["job_id"]
@@ -147,7 +147,7 @@ async def test_job_left_running_by_a_crash_is_failed_at_start(
 async def test_shutdown_cancels_a_running_sync_and_records_it(
     service, api_settings, pd_sim, job_waiter
 ) -> None:
-    pd_sim.simulator.config.latency_ms = 150
+    pd_sim.simulator.config.latency_ms = 300
     async with service(api_settings, pd_sim.transport) as (_, client):
         cid = await make_connector(client, pd_sim)
         job_id = (await client.post(f"/api/v1/connectors/{cid}/sync")).json()["job_id"]
