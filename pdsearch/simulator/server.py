@@ -86,7 +86,9 @@ class SimulatorServer:
         sock.listen(1024)
         self._socket = sock
         self.port = sock.getsockname()[1]
-        logging.getLogger("uvicorn.error").addFilter(_HideInjectedCuts())
+        error_log = logging.getLogger("uvicorn.error")
+        if not any(isinstance(f, _HideInjectedCuts) for f in error_log.filters):
+            error_log.addFilter(_HideInjectedCuts())
         config = uvicorn.Config(
             self.app,
             log_level=self._log_level,
