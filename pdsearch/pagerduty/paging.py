@@ -5,12 +5,18 @@ arrived. PagerDuty refuses ``offset + limit > 10,000``, so a bigger listing cann
 go. The first page asks for ``total``; when it is over the cap (or the cap is reached anyway) the
 listing is **split** into filtered pieces that are each small enough, and read piece by piece:
 
-1. by ``query``. PagerDuty's ``query`` matches names (and users' e-mails) by prefix or substring,
-   so a piece ``q`` splits into ``q+c`` for every letter and digit and for every character seen
-   after ``q`` in the objects read so far. An object whose name is exactly ``q`` matches no
-   longer query; it sorts first in ``q``'s first page, which is read and kept before splitting.
-2. by ``team_ids[]`` (when the account has the ``teams`` ability) for a piece that a longer query
-   cannot split any more, or when the query split left objects out.
+1. by ``team_ids[]`` (listings that take it, when the account has the ``teams`` ability): most
+   objects are in one team or two, so little is read twice;
+2. then, for whatever the teams did not cover (objects in no team), by ``query``. PagerDuty's
+   ``query`` matches names (and users' e-mails) by prefix or substring, so a piece ``q`` splits
+   into ``q+c`` for every letter and digit and every character seen after ``q`` in the objects
+   read so far. A query that matches the whole piece (the e-mail domain every user shares)
+   splits nothing and is followed only two levels deep. A piece still over the cap is split
+   again the same way (a team's piece by name within the team).
+
+The first page of every piece gives its size. The biggest pieces are read first, and a piece
+whose objects were all read already (counted locally, the way the server was seen to match) is
+skipped, as is the rest once the parent piece is covered.
 
 Pieces overlap (an object matches several queries, several teams), so objects are de-duplicated
 by id. Completeness is then **verified**: the number of distinct objects read must reach the
