@@ -187,7 +187,21 @@ async def get_schedule_v3(call: Call) -> Reply:
             "Invalid request",
             {"schedule.id": ["This schedule is layer-based; read it from /schedules/{id}."]},
         )
-    return Reply(200, {"schedule": account.render_schedule_v3(schedule_id)})
+    includes = set(call.list_param("include"))
+    if "final_schedule" in includes:
+        # Expanding RRULE-based events into shifts is not simulated; say so rather than omit it.
+        raise ApiError(
+            400,
+            2001,
+            "Invalid request",
+            {"include": ["final_schedule is not supported by the simulator for v3 schedules."]},
+        )
+    if includes - {"users"}:
+        raise ApiError(400, 2001, "Invalid request", {"include": ["include[] may be users."]})
+    return Reply(
+        200,
+        {"schedule": account.render_schedule_v3(schedule_id, include_users="users" in includes)},
+    )
 
 
 # --- escalation policies -----------------------------------------------------------------------

@@ -136,6 +136,10 @@ async def test_schedule_endpoints_match_the_spec(check: Checker) -> None:
     v3_ref = _first(v3, "schedules")
     assert v3_ref["type"] == "schedule_v3_reference"
     await check.call("GET", f"/v3/schedules/{v3_ref['id']}", expect=200)
+    with_users = await check.call(
+        "GET", f"/v3/schedules/{v3_ref['id']}", params={"include[]": "users"}, expect=200
+    )
+    assert with_users.json()["schedule"]["users"]
     await check.call("GET", "/v3/schedules/PNOSUCH", expect=404)
     # A v3 id under /schedules is not found (FACTS §1).
     await check.call("GET", f"/schedules/{v3_ref['id']}", expect=404)
