@@ -625,21 +625,38 @@ def entities_remove_users(
 # --- service commands (serve, demo) ---
 
 _SERVE_AUTH_HELP = (
-    "Set PDSEARCH_API_TOKEN to a long random string, for example:\n"
+    "Set PDSEARCH_API_TOKEN to a long random string (or api_token in the settings file), "
+    "for example:\n"
     "  export PDSEARCH_API_TOKEN=\"$(python3 -c "
     "'import secrets; print(secrets.token_urlsafe(32))')\"\n"
     "Clients then send it as 'Authorization: Bearer <token>'."
 )
 
 
+def _settings_problem(exc: ValueError) -> str:
+    """One line per bad setting, naming it; never the value (it may be a secret)."""
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        return "Invalid settings: " + "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+    return str(exc)
+
+
 @app.command("serve")
 def serve(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port to listen on.")] = 8000,
+    host: Annotated[
+        str | None, typer.Option(help="Interface to listen on [default: 127.0.0.1].")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(min=1, max=65535, help="TCP port to listen on [default: 8000].")
+    ] = None,
     data_dir: DataDirOption = None,
     log_level: Annotated[
-        str, typer.Option(help="uvicorn's log level: critical, error, warning, info, debug.")
-    ] = "info",
+        str | None,
+        typer.Option(help="Log level: debug, info, warning or error [default: info]."),
+    ] = None,
     public_url: Annotated[
         str | None,
         typer.Option(
@@ -648,11 +665,17 @@ def serve(
         ),
     ] = None,
 ) -> None:
-    """Run the service: the REST API under /api/v1 (docs at /docs) and scheduled syncs."""
-    settings = _settings(data_dir)
-    if public_url:
-        settings = settings.model_copy(update={"public_url": public_url.rstrip("/")})
-    token = settings.api_token.get_secret_value().strip() if settings.api_token else ""
+    """Run the service: the REST API under /api/v1 (docs at /docs) and scheduled syncs.
+
+    Options left out come from PDSEARCH_* variables, then the settings file."""
+    from pdsearch.config import Settings
+
+    given = {"host": host, "port": port, "log_level": log_level, "public_url": public_url}
+    try:
+        settings = Settings.load(data_dir, **{k: v for k, v in given.items() if v is not None})
+    except ValueError as exc:
+        _fail(_settings_problem(exc))
+    token = settings.api_token.get_secret_value() if settings.api_token else ""
     if not token:
         _fail(
             "No API token is configured, so the service will not start: every /api/v1 call "
@@ -660,8 +683,8 @@ def serve(
         )
     if len(token) < 16:
         typer.echo(
-            "Warning: PDSEARCH_API_TOKEN is shorter than 16 characters; anyone who can reach "
-            "the service could guess it. Use a long random token.",
+            "Warning: the API token is shorter than 16 characters; anyone who can reach the "
+            "service could guess it. Use a long random token.",
             err=True,
         )
     import logging
@@ -673,11 +696,9 @@ def serve(
     with _errors():
         service = create_app(settings)
     logging.getLogger("uvicorn.access").addFilter(AccessLogRedactor())
-    typer.echo(
-        f"pdsearch {host}:{port}: API http://{host}:{port}/api/v1, docs http://{host}:{port}/docs"
-        f", data in {settings.home}"
-    )
-    uvicorn.run(service, host=host, port=port, log_level=log_level.lower())
+    where = f"http://{settings.host}:{settings.port}"
+    typer.echo(f"pdsearch: API {where}/api/v1, docs {where}/docs, data in {settings.home}")
+    uvicorn.run(service, host=settings.host, port=settings.port, log_level=settings.log_level)
 
 
 @app.command("demo")

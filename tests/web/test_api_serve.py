@@ -33,24 +33,28 @@ def test_serve_refuses_to_start_without_a_token(tmp_path: Path, monkeypatch) -> 
     assert "export" in out
 
 
+def test_serve_names_a_bad_setting(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("PDSEARCH_API_TOKEN", "a-token-long-enough-1234567890")
+    monkeypatch.setenv("PDSEARCH_PUBLIC_URL", "not a url")
+    result = CliRunner().invoke(cli_app, ["serve", "--data-dir", str(tmp_path / "d")])
+    assert result.exit_code == 1
+    out = result.output + (result.stderr if result.stderr_bytes is not None else "")
+    assert "public_url" in out
+    assert "a-token-long-enough-1234567890" not in out
+
+
 def test_serve_runs_the_api_and_stops_cleanly(tmp_path: Path) -> None:
+    """Token and port from the settings file in the data directory; SIGINT stops it."""
     port = free_port()
     token = "serve-test-token-abcdefghijklmnop"
-    env = {**os.environ, "PDSEARCH_API_TOKEN": token}
-    env.pop("PDSEARCH_HOME", None)
+    data = tmp_path / "data"
+    data.mkdir()
+    config = data / "config.toml"
+    config.write_text(f'api_token = "{token}"\nport = {port}\n')
+    config.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PDSEARCH_")}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pdsearch",
-            "serve",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--log-level",
-            "info",
-        ],
+        [sys.executable, "-m", "pdsearch", "serve", "--data-dir", str(data), "--log-level", "info"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
