@@ -16,11 +16,9 @@ import httpx
 from pdsearch.pagerduty.auth import ApiKeyAuth
 from pdsearch.pagerduty.client import AccountInfo, PagerDutyClient
 from pdsearch.pagerduty.errors import (
-    AbilityError,
     AuthenticationError,
     OAuthError,
     PagerDutyError,
-    ScopeError,
     TransportError,
 )
 from pdsearch.pagerduty.oauth import OAuthAuth, OAuthToken
@@ -145,30 +143,25 @@ def client_for(
 
 
 def explain(exc: PagerDutyError, connector: Connector) -> str:
-    """A message naming the cause of a failed connection and what to do about it."""
-    if isinstance(exc, AuthenticationError):
+    """A message naming the cause of a failed connection and what to do about it.
+
+    The client's messages already name the status, the request, the region or scope to check;
+    this adds what the connector's own settings suggest.
+    """
+    message = str(exc)
+    if isinstance(exc, AuthenticationError) and not connector.base_url:
         other = "eu" if connector.region == "us" else "us"
-        hint = (
-            f" If the account is in the {other.upper()} service region, set the region to {other}."
-            if not connector.base_url
-            else " Check the base URL and the credentials."
-        )
-        what = "API key" if connector.auth_type == "api_key" else "OAuth token"
-        return f"PagerDuty rejected the {what} (401).{hint} {exc}".strip()
-    if isinstance(exc, ScopeError):
         return (
-            f"The credentials lack a permission pdsearch needs (403): {exc} Grant the read "
-            "scopes for users, teams, schedules and escalation policies, then connect again."
+            f"{message} The connector's region is {connector.region}; if the account is in the "
+            f"{other.upper()} service region, set the region to {other}."
         )
-    if isinstance(exc, AbilityError):
-        return f"The PagerDuty account lacks a feature pdsearch needs (402): {exc}"
     if isinstance(exc, OAuthError):
-        return f"The OAuth authorization failed: {exc} Authorize the connector again."
+        return f"{message} If it persists, authorize the connector with PagerDuty again."
     if isinstance(exc, TransportError):
         return (
-            f"Could not reach PagerDuty: {exc} Check the network, the region and the base URL."
+            f"Could not reach PagerDuty: {message} Check the network, the region and the base URL."
         )
-    return f"PagerDuty answered with an error: {exc}"
+    return message
 
 
 async def check_connection(
