@@ -26,7 +26,7 @@ from pdsearch.simulator.server import SimulatorServer
 from pdsearch.web.app import create_app
 
 pytest.importorskip("playwright.sync_api")
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
