@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from typing import Any
 
 import httpx
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pdsearch.simulator.app import create_app
 from pdsearch.simulator.config import SimulatorConfig
@@ -167,3 +170,32 @@ async def test_audit_filters_and_window(sim_http: httpx.AsyncClient) -> None:
     assert too_wide.status_code == 400
     bad = await sim_http.get("/audit/records", params={"cursor": "!!!not-a-cursor"})
     assert bad.status_code == 400
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    limit=st.integers(min_value=1, max_value=150), offset=st.integers(min_value=0, max_value=120)
+)
+def test_any_page_is_the_matching_slice_of_the_full_listing(limit: int, offset: int) -> None:
+    async def check() -> None:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=_PROPERTY_APP),
+            base_url="http://sim.test",
+            headers={"Authorization": "Token token=k"},
+        ) as client:
+            full = [
+                u["id"] for u in (await client.get("/users", params={"limit": 100})).json()["users"]
+            ]
+            body = (await client.get("/users", params={"limit": limit, "offset": offset})).json()
+            effective = min(limit, 100)
+            assert body["limit"] == effective
+            assert [u["id"] for u in body["users"]] == full[offset : offset + effective]
+            assert body["more"] is (offset + effective < len(full))
+
+    asyncio.run(check())
+
+
+_PROPERTY_CONFIG = SimulatorConfig(
+    api_key="k", users=60, teams=3, schedules=2, policies=2, rate_limit=0
+)
+_PROPERTY_APP = create_app(build_account(_PROPERTY_CONFIG), _PROPERTY_CONFIG)

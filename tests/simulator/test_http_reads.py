@@ -234,3 +234,23 @@ async def test_cached_pages_follow_every_change(sim_http: httpx.AsyncClient, sim
     sim.clear_cache()
     team = (await sim_http.get(f"/teams/{team_id}")).json()["team"]
     assert team["description"] == "Changed behind the API's back"
+
+
+async def test_overflow_keeps_whole_turns(sim_http: httpx.AsyncClient, sim: Any) -> None:
+    a, b = list(sim.account.users)[:2]
+    schedule_id = await _make_schedule(
+        sim_http, [a, b], [([a, b], {"rotation_turn_length_seconds": 86400})]
+    )
+    window = {"since": "2026-01-06T12:00:00Z", "until": "2026-01-07T12:00:00Z"}
+    clipped = (await sim_http.get(f"/schedules/{schedule_id}", params=window)).json()
+    whole = (
+        await sim_http.get(f"/schedules/{schedule_id}", params={**window, "overflow": "true"})
+    ).json()
+    assert _entries(clipped["schedule"]["final_schedule"]) == [
+        (b, "01-06 12", "01-07 00"),
+        (a, "01-07 00", "01-07 12"),
+    ]
+    assert _entries(whole["schedule"]["final_schedule"]) == [
+        (b, "01-06 00", "01-07 00"),
+        (a, "01-07 00", "01-08 00"),
+    ]
