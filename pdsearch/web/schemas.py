@@ -199,6 +199,11 @@ class ScheduleIn(_Request):
         max_length=64,
         description="once, at an ISO 8601 time with a time zone, e.g. 2030-01-01T09:00:00Z",
     )
+    timezone: str | None = Field(
+        default=None,
+        max_length=64,
+        description="with cron only: the IANA time zone the cron line is read in (default UTC)",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ScheduleIn:
@@ -214,8 +219,12 @@ class ScheduleIn(_Request):
 class ScheduleOut(BaseModel):
     interval_minutes: int | None = None
     cron: str | None = None
+    timezone: str | None = None
     run_at: str | None = None
     next_run_at: str | None = Field(description="when it fires next (UTC); null if it will not")
+    last_run_at: str | None = Field(
+        default=None, description="when it last fired (UTC); null if it has not yet"
+    )
 
 
 # --- documents, entities, search ----------------------------------------------------------

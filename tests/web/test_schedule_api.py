@@ -62,6 +62,13 @@ async def test_set_read_replace_remove(service, api_settings, pd_sim) -> None:
         fires = parse(cron.json()["next_run_at"])
         assert (fires.hour, fires.minute) == (3, 0)
 
+        berlin = await client.put(path, json={"cron": "0 3 * * *", "timezone": "Europe/Berlin"})
+        assert berlin.status_code == 200, berlin.text
+        assert berlin.json()["timezone"] == "Europe/Berlin"
+        fires = parse(berlin.json()["next_run_at"])  # 03:00 in Berlin is 01:00 or 02:00 UTC
+        assert (fires.hour, fires.minute) in ((1, 0), (2, 0))
+        assert berlin.json()["last_run_at"] is None
+
         when = datetime.now(UTC) + timedelta(days=2)
         once = await client.put(path, json={"run_at": iso_z(when)})
         assert once.status_code == 200, once.text
@@ -85,6 +92,8 @@ async def test_set_read_replace_remove(service, api_settings, pd_sim) -> None:
         ({"run_at": "2001-01-01T00:00:00Z"}, "past"),
         ({"run_at": "2031-01-01T09:00:00"}, "time zone"),
         ({"every": 5}, "every"),
+        ({"cron": "0 3 * * *", "timezone": "Mars/Olympus"}, "time zone"),
+        ({"interval_minutes": 5, "timezone": "Europe/Berlin"}, "timezone"),
     ],
 )
 async def test_invalid_schedules_are_422_with_a_clear_message(

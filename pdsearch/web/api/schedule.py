@@ -30,8 +30,10 @@ def schedule_out(described: dict[str, Any]) -> ScheduleOut:
     return ScheduleOut(
         interval_minutes=described.get("interval_minutes"),
         cron=described.get("cron"),
+        timezone=described.get("timezone"),
         run_at=described.get("run_at"),
         next_run_at=described.get("next_run_at"),
+        last_run_at=described.get("last_run_at"),
     )
 
 
