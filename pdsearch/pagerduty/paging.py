@@ -27,6 +27,7 @@ though objects already yielded stay yielded: callers must treat the error as an 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import string
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -250,13 +251,23 @@ class OffsetReader:
                 yield raw
 
     async def _start(self, pieces: list[_Piece]) -> AsyncIterator[dict[str, Any]]:
-        for piece in pieces:
-            self.pieces += 1
-            if self.pieces > MAX_PIECES:
-                raise self._limit_error(
-                    f"splitting it needed more than {MAX_PIECES:,} filtered requests"
-                )
-            for raw in self._fresh(await self._page(piece)):
+        """The first page of every piece, fetched concurrently (the session caps how many)."""
+        self.pieces += len(pieces)
+        if self.pieces > MAX_PIECES:
+            raise self._limit_error(
+                f"splitting it needed more than {MAX_PIECES:,} filtered requests"
+            )
+        if len(pieces) == 1:
+            pages = [await self._page(pieces[0])]
+        else:
+            try:
+                async with asyncio.TaskGroup() as group:  # one failure cancels the rest
+                    tasks = [group.create_task(self._page(piece)) for piece in pieces]
+            except BaseExceptionGroup as failed:
+                raise failed.exceptions[0] from None  # callers expect the PagerDutyError itself
+            pages = [task.result() for task in tasks]
+        for items in pages:
+            for raw in self._fresh(items):
                 yield raw
 
     async def _split(self, piece: _Piece) -> AsyncIterator[dict[str, Any]]:
