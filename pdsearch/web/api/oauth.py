@@ -40,7 +40,7 @@ STATE_TTL_SECONDS = 600
 
 link_router = APIRouter(tags=["oauth"])
 authorize_router = APIRouter(tags=["oauth"])
-callback_router = APIRouter(tags=["oauth"])
+callback_router = APIRouter(tags=["oauth"], responses={422: {"model": ErrorOut}})
 
 
 def _ticket_purpose(connector_id: str) -> str:
