@@ -491,6 +491,35 @@ def sync(
         raise typer.Exit(1)
 
 
+@app.command("jobs")
+def jobs_command(
+    name: Annotated[str, typer.Argument(help="The connector's name or id.")],
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="How many, newest first.")] = 10,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a connector's sync history, newest first."""
+    with _errors(), _open_store(data_dir) as store:
+        connector = _find_connector(store, name)
+        jobs, total = store.list_jobs(connector.id, limit=limit)
+    if as_json:
+        _print_json({"data": [j.to_dict() for j in jobs], "total": total})
+        return
+    if not jobs:
+        typer.echo(f"No syncs yet; run 'pdsearch sync {connector.name}'.")
+        return
+    typer.echo("changes: +added ~updated -deleted =unchanged !failed")
+    for job in jobs:
+        c = job.counts
+        started = (job.started_at or job.created_at).strftime("%Y-%m-%d %H:%M:%S UTC")
+        failed = f" !{c['failed']}" if c["failed"] else ""
+        changes = f"+{c['added']} ~{c['updated']} -{c['deleted']} ={c['unchanged']}{failed}"
+        typer.echo(f"{started}  {job.status:<9}  {job.trigger:<9}  {changes}  "
+                   f"{job.requests} requests  {job.duration_seconds or 0:.1f} s")
+        if job.error:
+            typer.echo(f"    {job.error}")
+
+
 @app.command("search")
 def search_command(
     query: Annotated[str, typer.Argument(help="What to look for.")],

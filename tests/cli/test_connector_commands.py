@@ -62,6 +62,13 @@ def test_add_list_connect_sync_search_remove(cli: Any, added: Any, tmp_path: Pat
     assert again.exit_code == 0, again.output
     assert "succeeded" in again.output and "unchanged" in again.output
 
+    history = cli("jobs", "acme", "--json")
+    assert history.exit_code == 0
+    jobs = _json(history.output)
+    assert jobs["total"] == 2 and [j["status"] for j in jobs["data"]] == ["succeeded"] * 2
+    assert jobs["data"][0]["counts"]["unchanged"] == job["counts"]["added"]
+    assert "succeeded" in cli("jobs", "acme").output
+
     admin = next(u["email"] for u in account.users.values() if u.get("role") == "owner")
     found = cli("search", "primary", "--user", admin, "--json", "--limit", "5")
     assert found.exit_code == 0, found.output
