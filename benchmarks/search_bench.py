@@ -1,0 +1,310 @@
+"""Scenario 4: search latency at 10,000 and 100,000 documents, and indexing throughput.
+
+The documents are real pdsearch documents: the simulated account's policies and schedules read
+back through PagerDuty's shapes and mapped by ``pdsearch.documents``, then replicated under new
+ids until the wanted count is reached. Each copy spreads the original teams over ``TEAMS``
+benchmark teams, so one team holds about 2 % of the documents, and the searching user is a
+member of exactly one of them: the 2 % user is a real store user, resolved to entities the way
+every search is.
+
+Per size, each query class (one word, two words, a phrase, a prefix) is timed three ways:
+
+- in-process: ``pdsearch.search.search`` (the store's entity look-up, then ``SqliteIndex``);
+- over HTTP: ``POST /api/v1/search`` of ``pdsearch serve`` (``create_app`` under uvicorn) in its
+  own process on 127.0.0.1, from one keep-alive client;
+- the floor: the same MATCH expression the index builds for the words, without the access
+  filter, as raw FTS5 SQL (count, then the first page of 10 ranked with snippets, as the index
+  does), on its own connection.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from pdsearch.config import Settings
+from pdsearch.documents import build_context, policy_document, schedule_document
+from pdsearch.index.base import Document
+from pdsearch.index.query import to_fts
+from pdsearch.index.sqlite import SqliteIndex
+from pdsearch.pagerduty.models import EscalationPolicy, Schedule, ScheduleV3, Team, User
+from pdsearch.permissions import Entity
+from pdsearch.search import search
+from pdsearch.simulator.account import Account
+from pdsearch.store import Store
+from pdsearch.sync.engine import BATCH_SIZE
+
+#: Benchmark teams the copies are spread over: one team is about 1/TEAMS of the documents.
+TEAMS = 50
+USER = "searcher@bench.example.com"
+ADMIN = "admin@bench.example.com"
+TOKEN = "benchmark-api-token-0123456789abcdef"
+SERVER_START_SECONDS = 60.0
+
+QUERIES: dict[str, tuple[str, ...]] = {
+    "one word": ("checkout", "singapore", "weekly", "analytics", "storage"),
+    "two words": ("checkout primary", "weekly rotation", "analytics secondary",
+                  "infrastructure escalation", "daily singapore"),
+    "phrase": ('"weekday on-call"', '"after 30 minutes"', '"analytics primary"',
+               '"does not repeat"', '"web frontend"'),
+    "prefix": ("check*", "infra*", "sing*", "analyt*", "stor*"),
+}
+
+
+@dataclass
+class Timings:
+    samples: list[float]
+
+    def summary(self) -> dict[str, float]:
+        ordered = sorted(self.samples)
+        return {
+            "p50_ms": _percentile(ordered, 0.50) * 1000,
+            "p99_ms": _percentile(ordered, 0.99) * 1000,
+            "n": float(len(ordered)),
+        }
+
+
+def _percentile(ordered: Sequence[float], q: float) -> float:
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def base_documents(account: Account, source: str) -> list[Document]:
+    """Every policy and schedule of ``account`` as the sync maps them."""
+    users = [User.model_validate(account.render_user(i, True)) for i in account.list_ids("users")]
+    teams = [Team.model_validate(account.render_team(i)) for i in account.list_ids("teams")]
+    v2 = [Schedule.model_validate(account.render_schedule(i))
+          for i in account.list_ids("schedules")]
+    v3 = [ScheduleV3.model_validate(account.render_schedule_v3(i))
+          for i in account.list_ids("schedules_v3")]
+    policies = [
+        EscalationPolicy.model_validate(
+            account.render_policy(i, ("services", "teams", "targets")))
+        for i in account.list_ids("escalation_policies")
+    ]
+    ctx = build_context(account.subdomain, users, teams, v2, v3, policies)
+    docs = [policy_document(p, ctx, source) for p in policies]
+    schedules: list[Schedule | ScheduleV3] = [*v2, *v3]
+    docs += [schedule_document(s, ctx, source) for s in schedules]
+    return docs
+
+
+def team_id(number: int) -> str:
+    return f"PBT{number:04d}"
+
+
+def replicate(base: Sequence[Document], count: int, subdomain: str) -> list[Document]:
+    """``count`` documents: the base ones, then copies with new ids, their teams spread out."""
+    original_teams = sorted({t for d in base for t in d.sys_racl[1:]})
+    position = {t: i for i, t in enumerate(original_teams)}
+    out: list[Document] = []
+    copy = 0
+    while len(out) < count:
+        for doc in base:
+            if len(out) >= count:
+                break
+            teams = tuple(dict.fromkeys(
+                team_id((position[t] + copy * 7) % TEAMS) for t in doc.sys_racl[1:]
+            ))
+            suffix = "" if copy == 0 else f"C{copy}"
+            out.append(replace(doc, id=doc.id + suffix, sys_racl=(subdomain, *teams),
+                               content_hash=""))
+        copy += 1
+    return out
+
+
+def prepare_home(home: Path, docs: Sequence[Document], subdomain: str) -> dict[str, Any]:
+    """A service data directory: a connector, its entities and the index with ``docs``.
+
+    Returns the indexing figures and how many documents the searching user may see.
+    """
+    settings = Settings(home=home)
+    store = Store.open(settings)
+    try:
+        connector = store.create_connector("bench", "api_key", "us", {"api_key": "unused"})
+        entities = [Entity(subdomain, subdomain, "account", frozenset({ADMIN}))]
+        entities += [
+            Entity(team_id(n), f"Team {n}", "team", frozenset({USER} if n == 0 else set()))
+            for n in range(TEAMS)
+        ]
+        store.replace_derived_entities(connector.id, entities)
+        visible_to = store.entities_for_user(USER, connector.id)
+    finally:
+        store.close()
+    docs = [replace(d, source=connector.id) for d in docs]
+    index = SqliteIndex(settings.index_path)
+    try:
+        started = time.perf_counter()
+        for start in range(0, len(docs), BATCH_SIZE):
+            index.upsert(docs[start:start + BATCH_SIZE])
+        seconds = time.perf_counter() - started
+    finally:
+        index.close()
+    visible = sum(1 for d in docs if visible_to & set(d.sys_racl))
+    return {
+        "documents": len(docs),
+        "index_seconds": seconds,
+        "docs_per_second": len(docs) / seconds if seconds else float("inf"),
+        "visible": visible,
+        "visible_share": visible / len(docs),
+        "user_entities": sorted(visible_to),
+    }
+
+
+def _time_each(run: Callable[[str], int], queries: Sequence[str], rounds: int) -> tuple[
+        Timings, float]:
+    """Time ``run`` on every query ``rounds`` times (after one warm-up); mean total hits."""
+    totals = [run(q) for q in queries]  # warm-up: caches and the kinds look-up
+    samples: list[float] = []
+    for _ in range(rounds):
+        for query in queries:
+            started = time.perf_counter()
+            run(query)
+            samples.append(time.perf_counter() - started)
+    return Timings(samples), statistics.fmean(totals)
+
+
+def _raw_runner(index_path: Path) -> Callable[[str], int]:
+    conn = sqlite3.connect(f"file:{index_path}?mode=ro", uri=True, check_same_thread=False)
+    count_sql = "SELECT count(*) FROM docs_fts WHERE docs_fts MATCH ?"
+    page_sql = (
+        "SELECT d.id, d.type, d.title, d.url, "
+        "snippet(docs_fts, 1, '<mark>', '</mark>', '…', 32), docs_fts.rank "
+        "FROM docs_fts CROSS JOIN docs AS d ON d.rid = docs_fts.rowid "
+        "WHERE docs_fts MATCH ? ORDER BY docs_fts.rank LIMIT 10"
+    )
+
+    def run(query: str) -> int:
+        words = to_fts(query)
+        if words is None:
+            return 0
+        match = "{title content kind} : (" + words + ")"
+        total = int(conn.execute(count_sql, (match,)).fetchone()[0])
+        conn.execute(page_sql, (match,)).fetchall()
+        return total
+
+    return run
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServiceProcess:
+    """``pdsearch serve`` on a loopback port in a child process, stopped on exit."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.port = _free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> ServiceProcess:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PDSEARCH_")}
+        env["PDSEARCH_API_TOKEN"] = TOKEN
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "pdsearch", "serve", "--data-dir", str(self.home),
+             "--port", str(self.port), "--log-level", "warning"],
+            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                err = self._process.stderr.read().decode() if self._process.stderr else ""
+                raise RuntimeError(f"pdsearch serve exited: {err[-2000:]}")
+            try:
+                httpx.get(self.base_url + "/api/v1/connectors", timeout=1.0,
+                          headers={"Authorization": f"Bearer {TOKEN}"}).raise_for_status()
+                return self
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        self.__exit__(None, None, None)
+        raise RuntimeError("pdsearch serve did not answer within 60 seconds")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(10)
+        if self._process is not None and self._process.stderr is not None:
+            self._process.stderr.close()
+        self._process = None
+
+
+def measure_size(home: Path, rounds: int, http: bool) -> dict[str, Any]:
+    """Latencies for every query class against one prepared data directory."""
+    settings = Settings(home=home)
+    store = Store.open(settings)
+    index = SqliteIndex(settings.index_path)
+    raw = _raw_runner(settings.index_path)
+    classes: dict[str, Any] = {}
+    try:
+        def in_process(query: str) -> int:
+            return search(index, store, query, USER).total
+
+        for name, queries in QUERIES.items():
+            timings, hits = _time_each(in_process, queries, rounds)
+            raw_timings, raw_hits = _time_each(raw, queries, rounds)
+            classes[name] = {
+                "queries": list(queries),
+                "hits": hits,
+                "raw_hits": raw_hits,
+                "in_process": timings.summary(),
+                "raw": raw_timings.summary(),
+            }
+    finally:
+        index.close()
+        store.close()
+    if http:
+        with ServiceProcess(home) as service, httpx.Client(
+            base_url=service.base_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+        ) as client:
+            def over_http(query: str) -> int:
+                response = client.post("/api/v1/search", json={"query": query, "user": USER})
+                response.raise_for_status()
+                return int(response.json()["total"])
+
+            for name, queries in QUERIES.items():
+                timings, hits = _time_each(over_http, queries, rounds)
+                classes[name]["http"] = timings.summary()
+                classes[name]["http_hits"] = hits
+    return classes
+
+
+def run(account: Account, sizes: Sequence[int], rounds: int, *, http: bool = True,
+        log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Scenario 4 for every size in ``sizes``; the figures as a dict."""
+    started = time.perf_counter()
+    base = base_documents(account, "bench")
+    log(f"search: {len(base):,} documents mapped from the account in "
+        f"{time.perf_counter() - started:.1f} s")
+    results: dict[str, Any] = {"base_documents": len(base), "teams": TEAMS, "sizes": {}}
+    with tempfile.TemporaryDirectory(prefix="pdsearch-bench-search-") as tmp:
+        for size in sizes:
+            home = Path(tmp) / f"home-{size}"
+            docs = replicate(base, size, account.subdomain)
+            figures = prepare_home(home, docs, account.subdomain)
+            log(f"search: indexed {size:,} documents at {figures['docs_per_second']:,.0f}/s; "
+                f"the user sees {figures['visible']:,} ({figures['visible_share']:.1%})")
+            figures["classes"] = measure_size(home, rounds, http)
+            results["sizes"][str(size)] = figures
+    return results

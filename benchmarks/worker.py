@@ -1,0 +1,148 @@
+"""The measured side of the sync and peer scenarios, run in a child process of the harness.
+
+    python -m benchmarks.worker sync --base-url URL --api-key KEY --data-dir DIR [--time-scale S]
+    python -m benchmarks.worker peer-list --base-url URL --api-key KEY
+    python -m benchmarks.worker peer-byid --base-url URL --api-key KEY [--threads 4]
+
+Each command prints one JSON object on stdout. A child process of its own gives every run a
+clean interpreter, its own peak RSS (``ru_maxrss``) and no share of the GIL with the simulator,
+which the harness serves on loopback from its own process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import resource
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks import peers
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set size (Linux reports ``ru_maxrss`` in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class ScaledClock:
+    """Time running ``scale`` times faster than the wall clock, so a minute's rate-limit window
+    passes in 60/scale seconds (the short form only; the simulator's clock is scaled alike)."""
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+        self._origin = time.monotonic()
+
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return self._origin + (time.monotonic() - self._origin) * self.scale
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds) / self.scale)
+
+
+class CountingTransport(httpx.AsyncHTTPTransport):
+    """The client's ordinary transport, counting answers by status (429s and 5xx are failures)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.statuses: Counter[int] = Counter()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        self.statuses[response.status_code] += 1
+        return response
+
+
+async def run_sync(
+    base_url: str, api_key: str, data_dir: Path, *, time_scale: float = 1.0
+) -> dict[str, Any]:
+    """One full sync by pdsearch's own service, store and index, as ``pdsearch sync`` runs it."""
+    from cryptography.fernet import Fernet
+
+    from pdsearch.index.sqlite import SqliteIndex
+    from pdsearch.pagerduty.client import PagerDutyClient
+    from pdsearch.store import Store
+    from pdsearch.sync.connection import client_for
+    from pdsearch.sync.service import SyncService
+
+    clients: list[PagerDutyClient] = []
+    transport = CountingTransport()
+
+    def factory(connector: Any, store: Any, **options: Any) -> PagerDutyClient:
+        # The service's own factory; kept to read the client's rate-limit record afterwards.
+        if time_scale != 1.0:
+            options["clock"] = ScaledClock(time_scale)
+        options["transport"] = transport
+        client = client_for(connector, store, **options)
+        clients.append(client)
+        return client
+
+    store = Store(data_dir / "state.db", Fernet.generate_key())
+    index = SqliteIndex(data_dir / "index.db")
+    try:
+        connector = store.create_connector(
+            "bench", "api_key", "us", {"api_key": api_key}, base_url=base_url
+        )
+        service = SyncService(store, index, client_factory=factory)
+        started = time.perf_counter()
+        job = await service.run(connector.id)
+        wall = time.perf_counter() - started
+        limiter = clients[-1].rate_limiter if clients else None
+        return {
+            "status": job.status,
+            "error": job.error,
+            "counts": job.counts,
+            "requests": job.requests,
+            "wall_seconds": wall,
+            "documents": index.count(connector.id),
+            "max_concurrency": clients[-1].max_concurrency if clients else None,
+            "statuses": {str(k): v for k, v in sorted(transport.statuses.items())},
+            "failed_requests": sum(v for k, v in transport.statuses.items() if k >= 400),
+            "rate_limited": limiter.rate_limited if limiter else 0,
+            "throttled": limiter.throttled if limiter else 0,
+            "peak_rss_bytes": peak_rss_bytes(),
+        }
+    finally:
+        index.close()
+        store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.worker")
+    parser.add_argument("command", choices=("sync", "peer-list", "peer-byid"))
+    parser.add_argument("--base-url", required=True)
+    parser.add_argument("--api-key", required=True)
+    parser.add_argument("--data-dir", type=Path)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--time-scale", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    result: dict[str, Any]
+    if args.command == "sync":
+        if args.data_dir is None:
+            parser.error("sync needs --data-dir")
+        result = asyncio.run(
+            run_sync(args.base_url, args.api_key, args.data_dir, time_scale=args.time_scale)
+        )
+    elif args.command == "peer-list":
+        result = peers.list_serially(args.base_url, args.api_key)
+    else:
+        result = peers.fetch_by_id(args.base_url, args.api_key, threads=args.threads)
+    result["peak_rss_bytes"] = peak_rss_bytes()
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
