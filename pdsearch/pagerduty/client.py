@@ -376,7 +376,11 @@ class PagerDutyClient:
         until: str | None = None,
         root_resource_types: Sequence[str] = (),
     ) -> AsyncIterator[AuditRecord]:
-        """Account audit records (cursor paged, newest first); needs the audit trail ability."""
+        """Account audit records (cursor paged, newest first); needs the audit trail ability.
+
+        PagerDuty defaults ``since`` to 24 hours ago and refuses an ``until`` more than 31 days
+        after ``since``: ask for longer spans window by window.
+        """
         params: dict[str, Any] = {}
         if since:
             params["since"] = since

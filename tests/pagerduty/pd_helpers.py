@@ -56,11 +56,14 @@ class RecordingTransport(httpx.AsyncBaseTransport):
     def __init__(self, inner: httpx.AsyncBaseTransport, urls: list[str]) -> None:
         self.inner = inner
         self.urls = urls
+        self.accept: set[str] = set()
         self.in_flight = 0
         self.max_in_flight = 0
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         self.urls.append(str(request.url))
+        if not request.url.path.startswith("/oauth/"):
+            self.accept.add(request.headers.get("accept", ""))
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:

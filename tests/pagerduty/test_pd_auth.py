@@ -70,6 +70,7 @@ async def test_api_key_reads_account_facts() -> None:
     assert {u.id for u in users} == set(sim.simulator.account.users)
     sent = [u for u in sim.urls if "/users" in u]
     assert sent and all(u.startswith(BASE) for u in sent)
+    assert sim.transport.accept == {"application/vnd.pagerduty+json;version=2"}  # type: ignore[attr-defined]
 
 
 async def test_user_api_key_is_user_level() -> None:
