@@ -486,9 +486,10 @@ def sync(
         for failure in job.failures[:10]:
             typer.echo(f"  failed {failure['id']}: {failure['reason']}")
     if job.status != "succeeded":
+        code = 130 if job.status == "canceled" else 1  # 130: stopped by Ctrl-C, as shells say
         if not as_json:
-            _fail(job.error or f"The sync {job.status}.")
-        raise typer.Exit(1)
+            _fail(job.error or f"The sync {job.status}.", code=code)
+        raise typer.Exit(code)
 
 
 @app.command("jobs")
