@@ -173,3 +173,42 @@ def test_data_dir_option_keeps_state_apart(cli: Any, sim_server: Any, tmp_path: 
     assert _json(cli("connector", "list", "--json").output) == []
     listed = cli("connector", "list", "--json", "--data-dir", str(other))
     assert [c["name"] for c in _json(listed.output)] == ["apart"]
+
+
+def test_ctrl_c_cancels_the_sync_and_records_it(cli: Any, added: Any, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from pdsearch.config import Settings
+    from pdsearch.store import Store
+
+    home = tmp_path / "home"
+    added.simulator.config.latency_ms = 300
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pdsearch", "sync", "acme"],
+        env={**os.environ, "PDSEARCH_HOME": str(home)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        with Store.open(Settings(home=home)) as store:
+            connector = store.get_connector_by_name("acme")
+            for _ in range(200):
+                job = store.running_job(connector.id)
+                if job is not None and job.status == "running":
+                    break
+                time.sleep(0.05)
+            else:
+                raise AssertionError("the sync never started")
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=30)
+            final = store.get_job(job.id)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, (out, err)
+    assert "canceled" in err and "Traceback" not in err
+    assert final.status == "canceled"
+    assert final.counts["deleted"] == 0
