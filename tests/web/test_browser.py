@@ -306,6 +306,26 @@ def test_schedule_set_shown_and_refused_in_words(world: World, page: Page) -> No
     expect(page.locator("input[name=kind][value=none]")).to_be_checked()
 
 
+def test_running_sync_shows_live_progress_and_cancels(world: World, page: Page) -> None:
+    cid = synced_connector(world)
+    world.sim.simulator.config.latency_ms = 400  # a slow PagerDuty: the sync takes seconds
+    sign_in(page, world.url, f"/connectors/{cid}/configuration")
+    page.click("#sync-btn")
+    panel = page.locator("#progress")
+    expect(panel).to_be_visible()
+    expect(page.locator("#sync-btn")).to_be_disabled()
+    expect(page.locator("#progress-phase")).not_to_have_text("")
+    expect(page.locator("#history-table tbody tr").first).to_contain_text("Running")
+    shot(page, "14-sync-running")
+    page.click("#cancel-btn")
+    expect(page.locator("#sync-result")).to_contain_text("Sync canceled", timeout=30_000)
+    expect(panel).to_be_hidden()
+    expect(page.locator("#history-table tbody tr").first).to_contain_text("Canceled")
+    expect(page.locator("#sync-btn")).to_be_enabled()
+    jobs = world.api.get(f"/connectors/{cid}/jobs").json()["data"]
+    assert [j["status"] for j in jobs] == ["canceled", "succeeded"]
+
+
 def test_wrong_api_key_is_explained_next_to_connect(world: World, page: Page) -> None:
     r = world.api.post("/connectors", json={
         "name": "Typo", "auth": {"type": "api_key", "api_key": "not-the-key-at-all"},

@@ -208,13 +208,21 @@
         if (resp.ok) {
           const sub = resp.data.account.subdomain;
           say(out, `Connected to ${sub}`, "ok");
-          const status = $("#conn-status");
-          if (status) { status.textContent = ""; const s = document.createElement("span"); s.className = "status status-connected"; s.textContent = "Connected"; status.appendChild(s); }
+          $$("#conn-status .status, #connector-summary .status").forEach((s) => {
+            s.className = "status status-connected";
+            s.textContent = "Connected";
+          });
           const acct = $("#conn-account");
           if (acct) acct.textContent = sub;
           $("#conn-last-error")?.remove();
         } else {
           say(out, resp.message, "error");
+          if (resp.status >= 400 && resp.status < 500) {
+            $$("#conn-status .status, #connector-summary .status").forEach((s) => {
+              s.className = "status status-error";
+              s.textContent = "Error";
+            });
+          }
         }
       });
     }
@@ -245,6 +253,10 @@
       say($("#connect-result"), "Connector created. Press Connect to check the credentials.", "ok");
     }
     if (params.get("saved")) say($("#connector-form .form-result"), "Saved.", "ok");
+    // One-time notes (?created, ?saved, ?oauth) should not come back on reload.
+    if (["created", "saved", "oauth"].some((k) => params.has(k))) {
+      history.replaceState(null, "", location.pathname);
+    }
   }
 
   // --- Configuration tab: Sync now, live progress, Cancel, schedule ------------------------
