@@ -343,6 +343,15 @@ def connector_add(
     region = region.lower()
     if region not in ("us", "eu"):
         raise typer.BadParameter("must be us or eu", param_hint="--region")
+    from pdsearch.pagerduty.errors import ConfigurationError
+    from pdsearch.pagerduty.regions import api_base_url
+    from pdsearch.pagerduty.regions import oauth_base_url as oauth_base
+
+    try:
+        base_url = api_base_url(region, base_url) if base_url else None
+        oauth_base_url = oauth_base(region, oauth_base_url) if oauth_base_url else None
+    except ConfigurationError as exc:
+        raise typer.BadParameter(str(exc)) from None
     wants_oauth = bool(oauth_client_id or oauth_client_secret or oauth_client_secret_env)
     wants_key = bool(api_key or api_key_env)
     if wants_oauth and wants_key:

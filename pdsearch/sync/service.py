@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,8 +23,9 @@ import httpx
 
 from pdsearch import scheduler
 from pdsearch.index.base import SearchIndex
+from pdsearch.index.sqlite import SqliteIndexError
 from pdsearch.pagerduty.client import PagerDutyClient
-from pdsearch.pagerduty.errors import AuthenticationError, OAuthError, ScopeError
+from pdsearch.pagerduty.errors import AuthenticationError, OAuthError, PagerDutyError, ScopeError
 from pdsearch.store import Store, StoreError
 from pdsearch.store.records import Connector, Job
 from pdsearch.sync.connection import ConnectorError, client_for, explain
@@ -234,10 +236,18 @@ class SyncService:
             if current is not None:
                 current.uncancel()
             return self.store.get_job(run.job_id)
-        except ConnectorError as exc:
+        except (ConnectorError, PagerDutyError) as exc:
+            # Unusable settings (no credentials, a base URL that would leak the key): no request
+            # was made, and the message says what to change.
             return self._finish_early(run, FAILED, str(exc))
+        except (OSError, sqlite3.Error, StoreError, SqliteIndexError) as exc:
+            log.exception("sync job %s could not write its results", run.job_id)
+            return self._finish_early(
+                run, FAILED, f"The sync could not write to the data directory: {exc}. Check its "
+                "free space and permissions, then sync again."
+            )
         except Exception as exc:
-            # Our own bug or the store failing: record it, with no secret in the message.
+            # Our own bug: record it, with no secret in the message.
             log.exception("sync job %s crashed", run.job_id)
             return self._finish_early(
                 run, FAILED, f"The sync stopped on an internal error ({type(exc).__name__}). "

@@ -155,6 +155,8 @@ def test_errors_are_one_line_with_exit_codes(cli: Any, added: Any) -> None:
     assert region.exit_code == 2
     no_user = cli("search", "anything")
     assert no_user.exit_code == 2
+    cleartext = cli("connector", "add", "x", "--api-key", "k", "--base-url", "http://example.com")
+    assert cleartext.exit_code == 2 and "unencrypted" in cleartext.output
 
     added.simulator.revoke_api_key()
     refused = cli("connect", "acme")

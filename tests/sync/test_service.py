@@ -177,3 +177,13 @@ async def test_an_oauth_connector_never_authorized_fails_with_a_clear_message(
     job = await sync_env.service.run(connector.id)
     assert job.status == "failed"
     assert job.error and "not authorized" in job.error and "very-secret" not in job.error
+
+
+async def test_a_connector_whose_settings_cannot_work_fails_with_the_reason(sync_env: Any) -> None:
+    connector = sync_env.store.create_connector(
+        "leaky", "api_key", "us", {"api_key": "k-secret"}, base_url="http://example.com"
+    )
+    job = await sync_env.service.run(connector.id)
+    assert job.status == "failed"
+    assert job.error and "http://" in job.error and "internal error" not in job.error
+    assert "k-secret" not in job.error
