@@ -71,12 +71,15 @@ def begin_authorization(services: Services, connector_id: str, callback_url: str
     Raises ``ApiError`` (404, 409) when the connector cannot be authorized.
     """
     connector, client_id = _oauth_connector(services, connector_id)
-    req = authorization_request(
-        client_id,
-        callback_url,
-        region=connector.region,
-        oauth_base_url=connector.oauth_base_url,
-    )
+    try:
+        req = authorization_request(
+            client_id,
+            callback_url,
+            region=connector.region,
+            oauth_base_url=connector.oauth_base_url,
+        )
+    except PagerDutyError as exc:  # e.g. an OAuth host the client refuses
+        raise ApiError(400, "invalid_configuration", str(exc)) from None
     state = services.store.create_oauth_state(
         connector_id, req.code_verifier, callback_url, ttl_seconds=STATE_TTL_SECONDS
     )
