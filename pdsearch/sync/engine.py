@@ -145,6 +145,7 @@ async def full_sync(
     status, error, swept = SUCCEEDED, None, False
     cause: BaseException | None = None
     try:
+        job.check()  # canceled while still queued
         snapshot = _Snapshot()
         await _read_identity(client, store, connector, snapshot, job)
         await _read_content(client, snapshot, job)
@@ -203,10 +204,9 @@ async def _collect(what: str, items: AsyncIterator[T], job: _Job) -> list[T]:
     out: list[T] = []
     try:
         async for item in items:
+            job.check()
             out.append(item)
             job.reporter.advance()
-            if len(out) % 100 == 0:
-                job.check()
     except PagerDutyError as exc:
         raise ListingFailed(f"Listing {what} from PagerDuty failed: {exc}") from exc
     return out

@@ -134,7 +134,14 @@ class SyncService:
         if run is None or run.task is None or run.task.done():
             return False
         loop = run.task.get_loop()
-        loop.call_soon_threadsafe(self._request_cancel, run)
+        try:
+            here = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            here = False
+        if here:
+            self._request_cancel(run)
+        else:  # called from another thread (a sync web handler): hand it to the job's loop
+            loop.call_soon_threadsafe(self._request_cancel, run)
         return True
 
     async def stop(self, connector_id: str) -> None:

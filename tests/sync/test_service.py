@@ -187,3 +187,14 @@ async def test_a_connector_whose_settings_cannot_work_fails_with_the_reason(sync
     assert job.status == "failed"
     assert job.error and "http://" in job.error and "internal error" not in job.error
     assert "k-secret" not in job.error
+
+
+async def test_a_job_canceled_right_after_start_stops_at_once(sync_env: Any) -> None:
+    job_id = await sync_env.service.start(sync_env.connector_id)
+    assert sync_env.service.cancel(job_id) is True
+
+    job = await _wait(sync_env, job_id, within=5)
+
+    assert job["status"] == "canceled"
+    assert job["requests"] <= 1  # at most the request already in flight
+    assert sync_env.index.count(sync_env.connector_id) == 0
