@@ -418,8 +418,16 @@ def connector_remove(
     data_dir: DataDirOption = None,
 ) -> None:
     """Remove a connector, its credentials, jobs, entities and indexed documents."""
+    from pdsearch.sync.service import live_job
+
     with _errors(), _open_store(data_dir) as store:
         connector = _find_connector(store, name)
+        running = live_job(store, connector.id)
+        if running is not None:
+            raise _CliError(
+                f"A sync of connector {connector.name!r} is running (job {running.id}). Wait for "
+                "it to finish or cancel it, then remove the connector."
+            )
         if not yes:
             typer.confirm(
                 f"Remove connector {connector.name!r} and all its indexed documents?", abort=True

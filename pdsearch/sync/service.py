@@ -184,7 +184,7 @@ class SyncService:
         other = self.store.running_job(connector.id)
         if other is None:
             return
-        if _heartbeat(other) > datetime.now(UTC) - STALE_AFTER:
+        if live_job(self.store, connector.id) is not None:
             raise SyncAlreadyRunning(
                 connector.id,
                 other.id,
@@ -333,6 +333,18 @@ def _progress_dict(run: _Running) -> dict[str, Any]:
     data.pop("counts", None)
     data["updated_at"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     return data
+
+
+def live_job(store: Store, connector_id: str) -> Job | None:
+    """The connector's queued or running job if its process still shows life, else None.
+
+    For callers outside a ``SyncService`` (the CLI removing a connector) that must not act
+    while a sync of another process writes.
+    """
+    job = store.running_job(connector_id)
+    if job is None or _heartbeat(job) <= datetime.now(UTC) - STALE_AFTER:
+        return None
+    return job
 
 
 def _heartbeat(job: Job) -> datetime:

@@ -214,3 +214,15 @@ def test_ctrl_c_cancels_the_sync_and_records_it(cli: Any, added: Any, tmp_path: 
     assert "canceled" in err and "Traceback" not in err
     assert final.status == "canceled"
     assert final.counts["deleted"] == 0
+
+
+def test_remove_refuses_while_a_sync_runs(cli: Any, added: Any, tmp_path: Path) -> None:
+    from pdsearch.config import Settings
+    from pdsearch.store import Store
+
+    with Store.open(Settings(home=tmp_path / "home")) as store:
+        connector = store.get_connector_by_name("acme")
+        store.create_job(connector.id, "manual", status="running")
+    refused = cli("connector", "remove", "acme", "--yes")
+    assert refused.exit_code == 1 and "is running" in refused.output
+    assert [c["name"] for c in _json(cli("connector", "list", "--json").output)] == ["acme"]
