@@ -226,9 +226,12 @@ class _CliError(Exception):
 
 def _fail(message: str, code: int = 1) -> NoReturn:
     from rich.console import Console
+    from rich.markup import escape
 
-    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[red]Error:[/red] {message}",
-                                                               markup=True)
+    # Escaped: messages quote user input and PagerDuty paths such as "include[]".
+    Console(stderr=True, highlight=False, soft_wrap=True).print(
+        f"[red]Error:[/red] {escape(message)}", markup=True
+    )
     raise typer.Exit(code)
 
 

@@ -145,6 +145,8 @@ def test_errors_are_one_line_with_exit_codes(cli: Any, added: Any) -> None:
     unknown = cli("sync", "nope")
     assert unknown.exit_code == 1 and "No connector named 'nope'" in unknown.output
     assert "Traceback" not in unknown.output
+    markup = cli("sync", "[bold]x[/oops]")
+    assert markup.exit_code == 1 and "[bold]x[/oops]" in markup.output
 
     duplicate = cli("connector", "add", "acme", "--api-key", "k2")
     assert duplicate.exit_code == 1 and "already exists" in duplicate.output
