@@ -406,11 +406,17 @@ def connector_list(data_dir: DataDirOption = None, as_json: JsonOption = False) 
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table("name", "id", "auth", "region", "status", "account", "last error")
+    table = Table("name")
+    table.add_column("id", no_wrap=True, min_width=32)
+    for column in ("auth", "region", "status", "account"):
+        table.add_column(column)
+    # One line each; the whole message is in --json and on the connector's page.
+    table.add_column("last error", no_wrap=True, overflow="ellipsis", max_width=60)
     for c in connectors:
-        table.add_row(c.name, c.id, c.auth_type, c.region, c.status, c.subdomain or "",
-                      c.last_error or "")
+        table.add_row(*map(Text, (c.name, c.id, c.auth_type, c.region, c.status,
+                                  c.subdomain or "", c.last_error or "")))
     Console().print(table)
 
 
@@ -607,11 +613,12 @@ def entities_list(
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table("entity", "type", "name", "members", "added by hand")
     for r in records:
-        table.add_row(r.entity_id, r.type, r.name, str(len(r.user_ids)),
-                      str(len(r.manual_user_ids)))
+        table.add_row(*map(Text, (r.entity_id, r.type, r.name, str(len(r.user_ids)),
+                                  str(len(r.manual_user_ids)))))
     Console().print(table)
 
 
