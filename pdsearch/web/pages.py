@@ -15,6 +15,7 @@ Who is who:
 
 from __future__ import annotations
 
+import asyncio
 import math
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,7 @@ templates.env.filters.update(filters())
 SEARCH_PAGE_SIZE = 10
 LIST_PAGE_SIZE = 50
 HISTORY_SIZE = 20
+SIGNIN_FAILURE_DELAY = 0.5
 
 #: Sent with every page: scripts and styles only from this service, never framed.
 _PAGE_HEADERS = {
@@ -142,10 +144,12 @@ def signin_page(request: Request, next: str = "/") -> Response:
 
 
 @router.post("/signin", response_class=HTMLResponse)
-def signin(request: Request, token: str = Form(""), next: str = Form("/")) -> Response:
+async def signin(request: Request, token: str = Form(""), next: str = Form("/")) -> Response:
     services = get_services(request)
     target = _local_path(next)
     if not token_matches(services.settings, token.strip()):
+        # Slows guessing down without holding a worker thread.
+        await asyncio.sleep(SIGNIN_FAILURE_DELAY)
         error = (
             "The service has no API token configured, so no one can sign in. Set "
             "PDSEARCH_API_TOKEN and restart it."
@@ -369,16 +373,15 @@ def search_page(
     header_user = (request.headers.get(services.settings.user_header) or "").strip()
     demo_users = _demo_labels(services) if services.demo_users else []
     chosen = user.strip()
-    if session is not None and chosen:
-        identity, how = chosen, "admin"
-    elif demo_users:
-        known = {d["email"].lower(): d["email"] for d in demo_users}
-        identity = known.get(chosen.lower(), demo_users[0]["email"])
-        how = "demo"
+    known = {d["email"].lower(): d["email"] for d in demo_users}
+    if demo_users and (session is None or not chosen or chosen.lower() in known):
+        # The demo: one of its sample users, never anyone else (unless an admin asks).
+        identity, how = known.get(chosen.lower(), demo_users[0]["email"]), "demo"
+    elif session is not None:
+        # A signed-in administrator checks what anyone sees; by default, themselves.
+        identity, how = chosen or header_user, "admin"
     elif header_user:
         identity, how = header_user, "header"
-    elif session is not None:
-        identity, how = "", "admin"
     else:
         identity, how = "", "none"
     q = q[:1000]

@@ -12,6 +12,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -325,6 +326,19 @@ def test_running_sync_shows_live_progress_and_cancels(world: World, page: Page) 
     expect(page.locator("#sync-btn")).to_be_enabled()
     jobs = world.api.get(f"/connectors/{cid}/jobs").json()["data"]
     assert [j["status"] for j in jobs] == ["canceled", "succeeded"]
+
+
+def test_a_scheduled_sync_appears_without_reloading(world: World, page: Page) -> None:
+    cid = synced_connector(world)
+    sign_in(page, world.url, f"/connectors/{cid}/configuration")
+    expect(page.locator("#history-table tbody tr")).to_have_count(1)
+    soon = datetime.now(UTC) + timedelta(seconds=2)
+    put = world.api.put(f"/connectors/{cid}/schedule", json={"run_at": soon.isoformat()})
+    assert put.status_code == 200, put.text
+    row = page.locator("#history-table tbody tr").first
+    expect(row).to_contain_text("Scheduled", timeout=20_000)
+    expect(row).to_contain_text("Succeeded", timeout=20_000)
+    expect(page.locator("#history-total")).to_have_text("2 runs")
 
 
 def test_wrong_api_key_is_explained_next_to_connect(world: World, page: Page) -> None:

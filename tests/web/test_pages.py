@@ -387,6 +387,9 @@ async def test_signed_in_admin_may_search_as_anyone(
     admin = next(u["email"] for u in users if u.get("role") in ("owner", "admin"))
     page = await pages.http.get("/search", params={"q": "", "user": admin})
     assert f"Searching as <b>{admin}</b>" in page.text and 'class="result"' in page.text
+    # Through the SSO proxy, an administrator searches as themselves until they pick another.
+    own = await pages.http.get("/search", headers={"X-Forwarded-Email": admin})
+    assert f'id="as-user" value="{admin}"' in own.text
 
 
 async def test_demo_mode_offers_a_picker_of_sample_users(

@@ -365,6 +365,23 @@
     });
 
     if (jobId) follow(jobId);
+
+    // A scheduled sync (or one started elsewhere) shows up here too.
+    async function watch() {
+      if (!jobId && !document.hidden) {
+        const resp = await api("GET", `/connectors/${encodeURIComponent(cid)}/jobs?limit=1`);
+        const job = resp.ok ? resp.data.data[0] : null;
+        const shown = $("#history-table tbody tr");
+        if (job && (job.status === "queued" || job.status === "running")) {
+          follow(job.id);
+          refreshHistory();
+        } else if (job && (!shown || shown.dataset.job !== job.id || shown.dataset.status !== job.status)) {
+          refreshHistory();
+        }
+      }
+      setTimeout(watch, 5000);
+    }
+    setTimeout(watch, 5000);
   }
 
   function describeSchedule(s) {
