@@ -408,16 +408,15 @@ def connector_list(data_dir: DataDirOption = None, as_json: JsonOption = False) 
     from rich.table import Table
     from rich.text import Text
 
-    table = Table("name")
-    table.add_column("id", no_wrap=True, min_width=32)
-    for column in ("auth", "region", "status", "account"):
-        table.add_column(column)
-    # One line each; the whole message is in --json and on the connector's page.
-    table.add_column("last error", no_wrap=True, overflow="ellipsis", max_width=60)
+    table = Table("name", "id", "auth", "region", "status", "account")
     for c in connectors:
         table.add_row(*map(Text, (c.name, c.id, c.auth_type, c.region, c.status,
-                                  c.subdomain or "", c.last_error or "")))
-    Console().print(table)
+                                  c.subdomain or "")))
+    console = Console()
+    console.print(table)
+    for c in connectors:
+        if c.last_error:
+            console.print(Text(f"{c.name}: {c.last_error}"))
 
 
 @connector_app.command("remove")
