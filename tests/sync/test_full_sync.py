@@ -59,7 +59,16 @@ async def test_full_sync_yields_one_document_per_policy_and_schedule(sync_env: A
         team_ids = [t["id"] for t in obj.get("teams") or []]
         assert doc.sys_racl[0] == account.subdomain
         assert sorted(doc.sys_racl[1:]) == sorted(team_ids)
-        assert obj["name"] in doc.content or doc.content  # content is prose, never empty
+        # Content holds what people search for, with names resolved rather than ids.
+        for team in obj.get("teams") or []:
+            assert account.teams[team["id"]]["name"] in doc.content
+        if obj.get("description"):
+            assert obj["description"] in doc.content
+        if doc.type == "schedule":
+            assert obj["time_zone"] in doc.content
+        else:
+            levels = len(obj["escalation_rules"])
+            assert f"{levels} level" in doc.content
     # Identity came along: the account entity and one per team.
     records, _ = sync_env.store.list_entities(sync_env.connector_id, limit=1000)
     assert {r.entity_id for r in records} == {account.subdomain, *account.teams}
