@@ -250,3 +250,14 @@ async def test_a_cancel_between_batches_leaves_whole_batches(
     assert result.counts.added == 14
     assert sync_env.index.count(sync_env.connector_id) == 14
     assert result.error and "Nothing was deleted" in result.error
+
+
+async def test_an_account_without_the_teams_ability_still_syncs(sync_env: Any) -> None:
+    sync_env.sim.abilities.remove("teams")  # /teams answers 402, as on plans without teams
+
+    job = await sync_env.service.run(sync_env.connector_id)
+
+    assert job.status == "succeeded", job.error
+    assert job.counts["added"] == len(_objects(sync_env.sim.account))
+    records, _ = sync_env.store.list_entities(sync_env.connector_id, limit=1000)
+    assert sync_env.sim.account.subdomain in {r.entity_id for r in records}
