@@ -142,6 +142,14 @@ def client_for(
     )
 
 
+def status_after(exc: PagerDutyError, connector: Connector) -> str:
+    """The connector status a failure calls for: an OAuth connector whose grant PagerDuty no
+    longer honours must be authorized again; anything else is an error to fix."""
+    if connector.auth_type == "oauth2" and isinstance(exc, OAuthError | AuthenticationError):
+        return "needs_authorization"
+    return "error"
+
+
 def explain(exc: PagerDutyError, connector: Connector) -> str:
     """A message naming the cause of a failed connection and what to do about it.
 
@@ -186,7 +194,7 @@ async def check_connection(
             info = await client.account_info()
     except PagerDutyError as exc:
         message = explain(exc, connector)
-        store.set_status(connector.id, "error", error=message)
+        store.set_status(connector.id, status_after(exc, connector), error=message)
         raise ConnectorError(message) from None
     store.set_status(connector.id, "connected", subdomain=info.subdomain, error=None)
     return info

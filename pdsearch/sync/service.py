@@ -28,7 +28,7 @@ from pdsearch.pagerduty.client import PagerDutyClient
 from pdsearch.pagerduty.errors import AuthenticationError, OAuthError, PagerDutyError, ScopeError
 from pdsearch.store import Store, StoreError
 from pdsearch.store.records import Connector, Job
-from pdsearch.sync.connection import ConnectorError, client_for, explain
+from pdsearch.sync.connection import ConnectorError, client_for, explain, status_after
 from pdsearch.sync.engine import full_sync
 from pdsearch.sync.progress import (
     CANCELED,
@@ -300,8 +300,11 @@ class SyncService:
     def _reflect_on_connector(self, result: JobResult, connector: Connector) -> None:
         """A sync proves or disproves the credentials: show it on the connector."""
         try:
-            if isinstance(result.cause, AuthenticationError | ScopeError | OAuthError):
-                self.store.set_status(connector.id, "error", error=explain(result.cause, connector))
+            cause = result.cause
+            if isinstance(cause, AuthenticationError | ScopeError | OAuthError):
+                self.store.set_status(
+                    connector.id, status_after(cause, connector), error=explain(cause, connector)
+                )
             elif result.status == SUCCEEDED and connector.status != "connected":
                 self.store.set_status(connector.id, "connected", error=None)
         except StoreError:

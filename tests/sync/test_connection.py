@@ -109,3 +109,21 @@ async def test_client_for_uses_the_connectors_region_and_base_url(sync_env: Any)
     client = client_for(connector, sync_env.store)
     assert client.base_url == "https://api.eu.pagerduty.com"
     assert client_for(sync_env.connector, sync_env.store).base_url == "http://127.0.0.1:9"
+
+
+async def test_a_refused_refresh_asks_for_authorization_again(sync_env: Any) -> None:
+    creds = await _authorize(sync_env)
+    base = sync_env.connector.base_url
+    creds["refresh_token"] = "revoked-or-never-issued"
+    connector = sync_env.store.create_connector(
+        "oauth", "oauth2", "us", creds, base_url=base, oauth_base_url=base
+    )
+
+    job = await sync_env.service.run(connector.id)
+
+    assert job.status == "failed"
+    assert job.error and "authorize" in job.error.lower()
+    assert "revoked-or-never-issued" not in job.error
+    after = sync_env.store.get_connector(connector.id)
+    assert after.status == "needs_authorization"
+    assert after.last_error and "revoked-or-never-issued" not in after.last_error
