@@ -107,7 +107,10 @@ async def run_sync(
             "documents": index.count(connector.id),
             "max_concurrency": clients[-1].max_concurrency if clients else None,
             "statuses": {str(k): v for k, v in sorted(transport.statuses.items())},
-            "failed_requests": sum(v for k, v in transport.statuses.items() if k >= 400),
+            # 429, 408 and 5xx; a 400 is the /users/me probe telling an account-level key.
+            "failed_requests": sum(
+                v for k, v in transport.statuses.items() if k in (408, 429) or k >= 500
+            ),
             "rate_limited": limiter.rate_limited if limiter else 0,
             "throttled": limiter.throttled if limiter else 0,
             "peak_rss_bytes": peak_rss_bytes(),

@@ -1,0 +1,289 @@
+"""The results as Markdown (docs/BENCHMARKS.md): machine, one table per scenario, targets."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+MB = 2**20
+
+# Targets (issue 7).
+REQUESTS_RATIO = 1.05
+RSS_MB = 300
+WALL_TO_BOUND = 1.15
+P50_MS = 2.0
+P99_MS = 10.0
+FLOOR_RATIO = 1.5
+HTTP_P50_MS = 10.0
+INDEX_RATE = 5000
+
+
+def _mark(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def _s(seconds: float) -> str:
+    return f"{seconds:.1f} s"
+
+
+def _ms(value: float) -> str:
+    return "–" if math.isnan(value) else f"{value:.2f}"
+
+
+def machine_section(machine: dict[str, Any], quick: bool, elapsed: float) -> list[str]:
+    load_before = machine.get("load_before")
+    load_after = machine.get("load_after")
+
+    def load(v: Any) -> str:
+        return " / ".join(f"{x:.2f}" for x in v) if v else "unknown"
+
+    ram = machine.get("ram_gib")
+    form = "--quick (small sizes; not comparable with the targets)" if quick else "full"
+    return [
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| date | {machine['date']} |",
+        f"| CPU | {machine['cpu']} |",
+        f"| cores | {machine['cores']} |",
+        f"| RAM | {f'{ram:.1f} GiB' if ram else 'unknown'} |",
+        f"| OS | {machine['os']} |",
+        f"| Python | {machine['python']} |",
+        f"| SQLite | {machine['sqlite']} |",
+        f"| commit | {machine.get('commit') or 'unknown'} |",
+        f"| form | {form} |",
+        f"| load average (1/5/15 min) before / after | {load(load_before)} — {load(load_after)} |",
+        f"| whole run | {_s(elapsed)} |",
+        "",
+    ]
+
+
+def sync_section(res: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    truth = res["truth"]
+    minimum = res["minimum_requests"]
+    out += [
+        "## 1. Full sync of a large account",
+        "",
+        f"Account: {truth['teams']:,} teams, {truth['users']:,} users, "
+        f"{truth['escalation_policies']:,} escalation policies, {truth['schedules']:,} layer-based "
+        f"and {truth['schedules_v3']:,} shift-based (v3) schedules → "
+        f"{res['documents_expected']:,} documents. Simulator on 127.0.0.1 with "
+        f"{res['latency_ms']} ms latency per request, no binding rate limit. The sync is "
+        "pdsearch's own (`SyncService.run` with a `Store` and `SqliteIndex` in a temporary "
+        "directory) in a child process.",
+        "",
+        "Minimum requests: "
+        + ", ".join(f"{name} {n}" for name, n in minimum.items())
+        + f" = **{res['minimum_total']}**.",
+        "",
+    ]
+    sync = res.get("sync")
+    if sync:
+        ratio = sync["requests_ratio"]
+        rss = sync["peak_rss_bytes"] / MB
+        out += [
+            "| measure | value | target | |",
+            "|---|---|---|---|",
+            f"| job status | {sync['status']} ({sync['documents']:,} documents) | succeeded | "
+            f"{_mark(sync['status'] == 'succeeded')} |",
+            f"| requests | {sync['requests']} = {ratio:.3f} × minimum | ≤ {REQUESTS_RATIO} × | "
+            f"{_mark(ratio <= REQUESTS_RATIO)} |",
+            f"| wall time | {_s(sync['wall_seconds'])} | | |",
+            f"| documents per second | {sync['docs_per_second']:,.0f} | | |",
+            f"| peak RSS (sync process) | {rss:.0f} MB | ≤ {RSS_MB} MB | {_mark(rss <= RSS_MB)} |",
+            f"| latency floor (minimum requests, {sync.get('max_concurrency') or 4} in flight) | "
+            f"{_s(sync['latency_bound_seconds'])} | | |",
+            f"| simulator CPU during the sync | {_s(sync['simulator_cpu_seconds'])} | | |",
+            "",
+        ]
+    return out
+
+
+def ratelimit_section(res: dict[str, Any]) -> list[str]:
+    lim = res.get("ratelimit")
+    if not lim:
+        return []
+    ratio = lim["wall_to_bound"]
+    scaled = lim["time_scale"] != 1.0
+    return [
+        "## 2. Full sync under a binding rate limit",
+        "",
+        f"The same account and latency; the simulator allows {lim['budget_per_window']} requests "
+        f"per token per {lim['window_seconds']:.0f}-second window"
+        + (f" (time running {lim['time_scale']:g}× fast, short form only)" if scaled else "")
+        + f", so the {res['minimum_total']} requests need "
+        f"{res['minimum_total'] / lim['budget_per_window']:.2f} windows' worth of budget. "
+        "The bound is what that budget and the latency allow at the least (see "
+        "`benchmarks/sync_bench.py`): max((k − 1) × window + ceil(r / c) × latency, "
+        "ceil(N / c) × latency) for N minimum requests, k = ceil(N / budget) windows, r requests "
+        "in the last window and c = the client's concurrency.",
+        "",
+        "| measure | value | target | |",
+        "|---|---|---|---|",
+        f"| job status | {lim['status']} ({lim['documents']:,} documents) | succeeded | "
+        f"{_mark(lim['status'] == 'succeeded')} |",
+        f"| wall time | {_s(lim['wall_seconds'])} | | |",
+        f"| bound | {_s(lim['bound_seconds'])} | | |",
+        f"| wall / bound | {ratio:.3f} | ≤ {WALL_TO_BOUND} | {_mark(ratio <= WALL_TO_BOUND)} |",
+        f"| requests | {lim['requests']} | | |",
+        f"| failed requests (429 or 5xx answers) | {lim['failed_requests']} | 0 | "
+        f"{_mark(lim['failed_requests'] == 0)} |",
+        f"| times the client held a request back to keep its reserve | {lim['throttled']} | | |",
+        "",
+    ]
+
+
+def peers_section(res: dict[str, Any]) -> list[str]:
+    listed, byid, ours = res.get("peer_list"), res.get("peer_byid"), res.get("sync")
+    if not listed or not byid:
+        return []
+    objects = res["objects"]
+    out = [
+        "## 3. Peers: PagerDuty's Python client on the same account, same run",
+        "",
+        "Same simulator, latency and account as scenario 1. *iter_all*: `pagerduty` "
+        "(python-pagerduty) `RestApiV2Client.iter_all` on teams, users, escalation policies, "
+        "schedules and v3 schedules in turn with the same `include[]` as pdsearch, then a GET of "
+        "each v3 schedule (their list holds references only), serially as scripts do. *By id*: "
+        f"list each collection's ids, then GET each of the {objects:,} objects, with "
+        f"{byid['threads']} threads (pdsearch's own concurrency). 'Budget' is the share of "
+        "PagerDuty's real 960 requests/minute the method spends: how many minutes it needs at "
+        "the least on a real account.",
+        "",
+        "| method | wall time | requests | objects read / in the account | budget at 960/min |",
+        "|---|---|---|---|---|",
+    ]
+    if ours:
+        out.append(
+            f"| pdsearch full sync | {_s(ours['wall_seconds'])} | {ours['requests']} | all "
+            f"({ours['documents']:,} documents) | {ours['requests'] / 960:.2f} min |"
+        )
+    share = listed["completeness"]["share"]
+    missing = listed["completeness"]["missing"]
+    out.append(
+        f"| pagerduty iter_all, serial | {_s(listed['wall_seconds'])} | {listed['requests']} | "
+        f"{share:.1%}" + (f" (missing {missing})" if missing else "")
+        + f" | {listed['requests'] / 960:.2f} min |"
+    )
+    out.append(
+        f"| pagerduty by id, {byid['threads']} threads | {_s(byid['wall_seconds'])} | "
+        f"{byid['requests']:,} | {byid['completeness']:.1%} | {byid['requests'] / 960:.2f} min |"
+    )
+    out.append("")
+    if ours:
+        out += [
+            "Ratios, ours / theirs (below 1 means pdsearch needs less):",
+            "",
+            "| against | wall time | requests | completeness |",
+            "|---|---|---|---|",
+            f"| iter_all, serial | {ours['wall_seconds'] / listed['wall_seconds']:.2f} | "
+            f"{ours['requests'] / listed['requests']:.2f} | {1 / share:.2f} |",
+            f"| by id | {ours['wall_seconds'] / byid['wall_seconds']:.3f} | "
+            f"{ours['requests'] / byid['requests']:.3f} | {1 / byid['completeness']:.2f} |",
+            "",
+        ]
+    warnings = listed.get("warnings") or []
+    if warnings:
+        out += ["iter_all warned: " + "; ".join(f"`{w[:200]}`" for w in warnings[:3]), ""]
+    else:
+        out += [
+            "iter_all gave no warning: no collection of this account passes offset 10,000 "
+            "(exactly 10,000 users end at offset 9,900 + limit 100). One user more and it would "
+            "stop short with only a warning, where pdsearch splits the listing by team.",
+            "",
+        ]
+    return out
+
+
+def search_section(res: dict[str, Any], largest_target: int) -> list[str]:
+    sizes = res["sizes"]
+    out = [
+        "## 4. Search",
+        "",
+        f"Documents: the account's {res['base_documents']:,} policies and schedules mapped by "
+        "`pdsearch.documents`, replicated under new ids, each copy's teams spread over "
+        f"{res['teams']} teams; the searching user is a store user in one of them. In-process: "
+        "`pdsearch.search.search` (entity look-up in the store, then `SqliteIndex.search`: count "
+        "and first page of 10 with snippets). HTTP: `POST /api/v1/search` of `pdsearch serve` in "
+        "its own process on 127.0.0.1, one keep-alive client. Floor: the same words as raw FTS5 "
+        "SQL (count, then the first 10 by rank with snippets) with no access filter. Times in ms; "
+        "hits = mean total the user gets (the floor: all documents).",
+        "",
+    ]
+    for size, fig in sizes.items():
+        out += [
+            f"### {int(size):,} documents (user sees {fig['visible']:,} = "
+            f"{fig['visible_share']:.1%}); indexing {fig['docs_per_second']:,.0f} documents/s",
+            "",
+            "| query | hits | in-process p50 | p99 | HTTP p50 | p99 | floor p50 | p99 | "
+            "in-process / floor (p50) |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for name, cls in fig["classes"].items():
+            http = cls.get("http", {"p50_ms": float("nan"), "p99_ms": float("nan")})
+            ratio = cls["in_process"]["p50_ms"] / cls["raw"]["p50_ms"]
+            out.append(
+                f"| {name} (`{cls['queries'][0]}` …) | {cls['hits']:.0f} / {cls['raw_hits']:.0f} "
+                f"| {_ms(cls['in_process']['p50_ms'])} | {_ms(cls['in_process']['p99_ms'])} "
+                f"| {_ms(http['p50_ms'])} | {_ms(http['p99_ms'])} "
+                f"| {_ms(cls['raw']['p50_ms'])} | {_ms(cls['raw']['p99_ms'])} | {ratio:.2f} |"
+            )
+        out.append("")
+    big = sizes.get(str(largest_target))
+    if big:
+        out += _search_targets(big, largest_target)
+    return out
+
+
+def _search_targets(fig: dict[str, Any], size: int) -> list[str]:
+    classes = fig["classes"]
+    worst_p50 = max(c["in_process"]["p50_ms"] for c in classes.values())
+    worst_p99 = max(c["in_process"]["p99_ms"] for c in classes.values())
+    worst_ratio = max(c["in_process"]["p50_ms"] / c["raw"]["p50_ms"] for c in classes.values())
+    http = [c["http"]["p50_ms"] for c in classes.values() if "http" in c]
+    rows = [
+        f"Targets at {size:,} documents (worst query class):",
+        "",
+        "| measure | value | target | |",
+        "|---|---|---|---|",
+        f"| in-process p50 | {worst_p50:.2f} ms | ≤ {P50_MS} ms | {_mark(worst_p50 <= P50_MS)} |",
+        f"| in-process p99 | {worst_p99:.2f} ms | ≤ {P99_MS} ms | {_mark(worst_p99 <= P99_MS)} |",
+        f"| in-process p50 / floor p50 | {worst_ratio:.2f} | ≤ {FLOOR_RATIO} | "
+        f"{_mark(worst_ratio <= FLOOR_RATIO)} |",
+    ]
+    if http:
+        rows.append(f"| HTTP p50 | {max(http):.2f} ms | ≤ {HTTP_P50_MS} ms | "
+                    f"{_mark(max(http) <= HTTP_P50_MS)} |")
+    rate = fig["docs_per_second"]
+    rows += [
+        f"| indexing | {rate:,.0f} documents/s | ≥ {INDEX_RATE:,} | {_mark(rate >= INDEX_RATE)} |",
+        "",
+    ]
+    return rows
+
+
+def render(results: dict[str, Any], notes: str = "") -> str:
+    """The whole page; ``notes`` (kept by hand between runs) follow the tables."""
+    quick = bool(results.get("quick"))
+    lines = [
+        "# Benchmarks",
+        "",
+        "Produced by `./run bench` (`python -m benchmarks`; `--quick` for the short form CI "
+        "runs, `--scenarios sync,ratelimit,peers,search` to choose). Every figure below is "
+        "from one run of the command on the machine described; the page is rewritten by each "
+        "full run, except the notes at the end.",
+        "",
+    ]
+    lines += machine_section(results["machine"], quick, results.get("elapsed_seconds", 0.0))
+    sync = results.get("sync_scenarios")
+    if sync:
+        lines += sync_section(sync)
+        lines += ratelimit_section(sync)
+        lines += peers_section(sync)
+    search = results.get("search")
+    if search:
+        lines += search_section(search, int(results.get("search_target_size", 100_000)))
+    lines += ["## Notes", "", notes.strip() or "(none yet)", ""]
+    return "\n".join(lines)
