@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from pdsearch.pagerduty.oauth import authorization_request, exchange_code
+from pdsearch.pagerduty.oauth import DEFAULT_SCOPES, authorization_request, exchange_code
 from pdsearch.sync.connection import (
     ConnectorError,
     MissingCredentialsError,
@@ -53,11 +53,11 @@ async def test_an_unauthorized_oauth_connector_needs_authorization(sync_env: Any
     assert sync_env.store.get_connector(connector.id).status == "needs_authorization"
 
 
-async def _authorize(env: Any) -> dict[str, str]:
+async def _authorize(env: Any, scopes: tuple[str, ...] = DEFAULT_SCOPES) -> dict[str, str]:
     """The OAuth authorization-code flow against the simulator, as a browser would do it."""
     base = env.connector.base_url
     client_id, secret = env.sim.config.oauth_client_id, env.sim.config.oauth_client_secret
-    request = authorization_request(client_id, REDIRECT, oauth_base_url=base)
+    request = authorization_request(client_id, REDIRECT, oauth_base_url=base, scopes=scopes)
     async with httpx.AsyncClient(transport=env.transport) as browser:
         answer = await browser.get(request.url, follow_redirects=False)
     assert answer.status_code == 302, answer.text
@@ -127,3 +127,20 @@ async def test_a_refused_refresh_asks_for_authorization_again(sync_env: Any) -> 
     after = sync_env.store.get_connector(connector.id)
     assert after.status == "needs_authorization"
     assert after.last_error and "revoked-or-never-issued" not in after.last_error
+
+
+async def test_a_missing_scope_is_named(sync_env: Any) -> None:
+    scopes = tuple(s for s in DEFAULT_SCOPES if s != "schedules.read")
+    creds = await _authorize(sync_env, scopes)
+    creds["expires_at"] = ""  # fresh: no refresh needed
+    base = sync_env.connector.base_url
+    connector = sync_env.store.create_connector(
+        "scoped", "oauth2", "us", creds, base_url=base, oauth_base_url=base
+    )
+
+    job = await sync_env.service.run(connector.id)
+
+    assert job.status == "failed"
+    assert job.error and "schedules.read" in job.error
+    after = sync_env.store.get_connector(connector.id)
+    assert after.status == "error" and after.last_error and "schedules.read" in after.last_error
