@@ -1,0 +1,381 @@
+"""Access control as a property (issue 6): whatever happens to an account, search shows a user
+only what an independent oracle says that user may see, and counts exactly that.
+
+A hypothesis state machine builds a small simulated PagerDuty account, then takes random steps:
+team memberships added and removed, teams made private or public, created and deleted, policies
+and schedules moved between teams or to none, users' roles changed, permission-entity members
+added and removed by hand, real syncs (``SyncService.run`` against the in-process simulator, a
+real ``Store`` and ``SqliteIndex`` on disk) and random queries (words of the account's names,
+junk and FTS syntax).
+
+The oracle never calls pdsearch's permission code. It reads the simulator's ``Account`` as it
+was at the last successful sync, plus the manual grants this test made (DESIGN.md 2.1, 2.2):
+
+- entity ``<subdomain>``: users whose role is owner or admin, plus those added by hand;
+- entity ``<team id>``: the team's members, plus those added by hand;
+- a document (``schedule:<id>``, ``escalation_policy:<id>``) is visible to a user iff
+  ``{subdomain} | its team ids`` meets the user's entities.
+
+After every step, for every user of the account and for a stranger: browsing (blank query)
+lists exactly the oracle's set with the right total; after a query step, paging through the
+results gives exactly ``total`` distinct documents, all visible, and, whenever the all-seeing
+view of that query holds a document the user may see, exactly those documents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.fernet import Fernet
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from pdsearch.index.sqlite import SqliteIndex
+from pdsearch.search import search
+from pdsearch.simulator.account import Account
+from pdsearch.simulator.app import create_app
+from pdsearch.simulator.config import SimulatorConfig
+from pdsearch.simulator.errors import AccountError
+from pdsearch.store import NotFoundError, Store
+from pdsearch.sync.service import SyncService
+
+API_KEY = "access-property-key"
+SUBDOMAIN = "acme"
+STRANGER = "stranger@elsewhere.example"
+ADMIN_ROLES = frozenset({"owner", "admin"})
+# Roles a non-owner may be given; the owner's role cannot change (PagerDuty transfers ownership).
+ROLES = ("admin", "user", "limited_user", "observer", "read_only_user", "restricted_access")
+TEAM_ROLES = ("observer", "responder", "manager")
+JUNK = (
+    '"', "*", "**", "NEAR(", "OR", "AND", "NOT", "(", ")", "-", "^", ":", "title:*",
+    "sys_racl:acme", "acl:*", "'; DROP TABLE docs; --", '"unterminated', "\x00", "\u202e",
+    "üñíçødé", "schedule", "escalation policy", SUBDOMAIN, "a" * 300, "pay*", "%_%", "\\",
+)
+# Counted over the whole run (all examples), for docs/RELIABILITY.md.
+STATS = {"examples": 0, "steps": 0, "syncs": 0, "searches": 0, "queries": 0}
+
+
+def _norm(email: str) -> str:
+    return email.strip().lower()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What PagerDuty held at the last successful sync, read straight from the Account."""
+
+    docs: dict[str, frozenset[str]]  # document id -> team ids
+    derived: dict[str, frozenset[str]]  # entity id -> member e-mails (normalized)
+
+
+def snapshot(account: Account) -> Snapshot:
+    docs: dict[str, frozenset[str]] = {}
+    for sid, schedule in account.schedules.items():
+        docs[f"schedule:{sid}"] = frozenset(t["id"] for t in schedule.get("teams") or [])
+    for pid, policy in account.escalation_policies.items():
+        docs[f"escalation_policy:{pid}"] = frozenset(t["id"] for t in policy.get("teams") or [])
+    email = {uid: _norm(u["email"]) for uid, u in account.users.items()}
+    derived = {
+        SUBDOMAIN: frozenset(email[u] for u, v in account.users.items() if v["role"] in ADMIN_ROLES)
+    }
+    for tid in account.teams:
+        derived[tid] = frozenset(
+            email[m["user_id"]] for m in account.memberships.get(tid, []) if m["user_id"] in email
+        )
+    return Snapshot(docs, derived)
+
+
+@dataclass
+class Oracle:
+    synced: Snapshot
+    manual: dict[str, set[str]] = field(default_factory=dict)
+
+    def entities(self, email: str) -> set[str]:
+        who = _norm(email)
+        if not who:
+            return set()
+        out = {e for e, members in self.synced.derived.items() if who in members}
+        out |= {e for e, members in self.manual.items() if who in members}
+        return out
+
+    def visible(self, email: str) -> set[str]:
+        mine = self.entities(email)
+        return {d for d, teams in self.synced.docs.items() if ({SUBDOMAIN} | teams) & mine}
+
+
+def page_through(index: Any, store: Any, query: str, user: str, size: int) -> tuple[int, list[str]]:
+    """Every hit of ``query`` for ``user``, a page of ``size`` at a time; the total must hold
+    still from page to page."""
+    first = search(index, store, query, user, limit=size, offset=0)
+    total, ids, offset = first.total, [h.id for h in first.hits], size
+    while offset < total:
+        page = search(index, store, query, user, limit=size, offset=offset)
+        assert page.total == total, (query, user, "total changed between pages")
+        assert page.hits, (query, user, f"empty page at offset {offset} of {total}")
+        ids += [h.id for h in page.hits]
+        offset += size
+    STATS["searches"] += 1
+    return total, ids
+
+
+def all_seeing(index: SqliteIndex, query: str, entities: set[str]) -> set[str]:
+    """The query's matches across every document (the index asked with every entity id)."""
+    seen: set[str] = set()
+    offset = 0
+    while True:
+        page = index.search(query, entities, limit=100, offset=offset)
+        seen |= {h.id for h in page.hits}
+        offset += 100
+        if offset >= page.total:
+            return seen
+
+
+class AccessMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.dir: Path | None = None
+        self.store: Store | None = None
+        self.index: SqliteIndex | None = None
+
+    # --- set-up ---------------------------------------------------------------------------
+
+    @initialize(
+        seed=st.integers(0, 2**16),
+        teams=st.integers(1, 4),
+        users=st.integers(4, 12),
+        schedules=st.integers(1, 5),
+        policies=st.integers(1, 4),
+    )
+    def build(self, seed: int, teams: int, users: int, schedules: int, policies: int) -> None:
+        STATS["examples"] += 1
+        self.account = Account.generate(seed, teams, users, schedules, policies, SUBDOMAIN, "us")
+        config = SimulatorConfig.for_scale("tiny", api_key=API_KEY, rate_limit=0, seed=seed)
+        self.app = create_app(self.account, config)
+        self.dir = Path(tempfile.mkdtemp(prefix="pdsearch-access-"))
+        self.store = Store(self.dir / "state.db", Fernet.generate_key())
+        self.index = SqliteIndex(self.dir / "index.db")
+        self.connector_id = self.store.create_connector(
+            "acme", "api_key", "us", {"api_key": API_KEY}, base_url="http://127.0.0.1:9"
+        ).id
+        self.oracle = Oracle(snapshot(self.account))
+        self.team_counter = 0
+        self.do_sync()
+
+    def teardown(self) -> None:
+        if self.index is not None:
+            self.index.close()
+        if self.store is not None:
+            self.store.close()
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # --- PagerDuty changes (through the simulator's write API) ------------------------------
+
+    @rule(data=st.data(), role=st.sampled_from(TEAM_ROLES))
+    def add_member(self, data: st.DataObject, role: str) -> None:
+        STATS["steps"] += 1
+        team = data.draw(st.sampled_from(sorted(self.account.teams)), label="team")
+        user = data.draw(st.sampled_from(sorted(self.account.users)), label="user")
+        self.account.add_team_member(team, user, role)
+
+    @rule(data=st.data())
+    def remove_member(self, data: st.DataObject) -> None:
+        STATS["steps"] += 1
+        pairs = sorted(
+            (t, m["user_id"]) for t, ms in self.account.memberships.items() for m in ms
+        )
+        if not pairs:
+            return
+        team, user = data.draw(st.sampled_from(pairs), label="membership")
+        self.account.remove_team_member(team, user)
+
+    @rule(data=st.data(), private=st.booleans())
+    def set_team_privacy(self, data: st.DataObject, private: bool) -> None:
+        STATS["steps"] += 1
+        team = data.draw(st.sampled_from(sorted(self.account.teams)), label="team")
+        self.account.update("teams", team, {"default_role": "none" if private else "manager"})
+
+    @rule(data=st.data())
+    def move_object(self, data: st.DataObject) -> None:
+        """A schedule to any set of teams (or none); a policy to one team or none."""
+        STATS["steps"] += 1
+        kind = data.draw(st.sampled_from(["schedules", "escalation_policies"]), label="kind")
+        ids = sorted(self.account.schedules if kind == "schedules" else
+                     self.account.escalation_policies)
+        if not ids:
+            return
+        object_id = data.draw(st.sampled_from(ids), label="object")
+        teams = sorted(self.account.teams)
+        most = 1 if kind == "escalation_policies" else len(teams)
+        chosen = data.draw(st.lists(st.sampled_from(teams), max_size=most, unique=True)
+                           if teams else st.just([]), label="teams")
+        real_kind = self.account.schedule_kind(object_id) if kind == "schedules" else kind
+        refs = [{"id": t, "type": "team_reference"} for t in chosen]
+        self.account.update(real_kind, object_id, {"teams": refs})
+
+    @rule(data=st.data(), role=st.sampled_from(ROLES))
+    def change_role(self, data: st.DataObject, role: str) -> None:
+        STATS["steps"] += 1
+        owner = self.account.owner_id
+        users = sorted(u for u in self.account.users if u != owner)
+        if not users:
+            return
+        user = data.draw(st.sampled_from(users), label="user")
+        self.account.update("users", user, {"role": role})
+
+    @rule()
+    def create_team(self) -> None:
+        STATS["steps"] += 1
+        self.team_counter += 1
+        self.account.create("teams", {"name": f"Property Team {self.team_counter}",
+                                      "default_role": "none"})
+
+    @precondition(lambda self: len(self.account.teams) > 1)
+    @rule(data=st.data())
+    def delete_team(self, data: st.DataObject) -> None:
+        STATS["steps"] += 1
+        team = data.draw(st.sampled_from(sorted(self.account.teams)), label="team")
+        try:
+            self.account.delete("teams", team)
+        except AccountError:
+            pass  # PagerDuty's refusals; nothing changed
+
+    # --- manual entity members (through the store, as the Permission Entity API does) --------
+
+    def _email(self, data: st.DataObject) -> str:
+        emails = sorted(u["email"] for u in self.account.users.values()) + [STRANGER]
+        email: str = data.draw(st.sampled_from(emails), label="email")
+        shout: bool = data.draw(st.booleans(), label="upper-case")
+        return email.upper() if shout else email
+
+    @rule(data=st.data())
+    def add_manual(self, data: st.DataObject) -> None:
+        STATS["steps"] += 1
+        assert self.store is not None
+        entity = data.draw(st.sampled_from(sorted(self.oracle.synced.derived)), label="entity")
+        email = self._email(data)
+        self.store.add_manual_members(self.connector_id, entity, [email])
+        self.oracle.manual.setdefault(entity, set()).add(_norm(email))
+
+    @rule(data=st.data())
+    def remove_manual(self, data: st.DataObject) -> None:
+        STATS["steps"] += 1
+        assert self.store is not None
+        grants = sorted((e, m) for e, ms in self.oracle.manual.items() for m in ms)
+        if not grants:
+            return
+        entity, email = data.draw(st.sampled_from(grants), label="grant")
+        try:
+            self.store.remove_manual_members(self.connector_id, entity, [email.upper()])
+        except NotFoundError:
+            # Only a team deleted in PagerDuty (and synced) may have lost its entity.
+            assert entity not in self.oracle.synced.derived, entity
+        self.oracle.manual[entity].discard(email)
+
+    # --- syncs and searches -----------------------------------------------------------------
+
+    @rule()
+    def do_sync(self) -> None:
+        STATS["steps"] += 1
+        STATS["syncs"] += 1
+        assert self.store is not None and self.index is not None
+        service = SyncService(self.store, self.index, transport=httpx.ASGITransport(app=self.app))
+        job = asyncio.run(service.run(self.connector_id))
+        assert job.status == "succeeded", job.error
+        self.oracle.synced = snapshot(self.account)
+        # Manual grants on an entity that no longer exists grant nothing (no document names it).
+        self._check_index_and_entities()
+
+    def _check_index_and_entities(self) -> None:
+        assert self.store is not None and self.index is not None
+        docs, total = self.index.list(self.connector_id, 0, 10_000)
+        assert total == len(docs)
+        assert {d.id for d in docs} == set(self.oracle.synced.docs)
+        for doc in docs:
+            assert doc.sys_racl, doc.id
+            assert doc.sys_racl[0] == SUBDOMAIN, (doc.id, doc.sys_racl)
+            assert set(doc.sys_racl[1:]) == self.oracle.synced.docs[doc.id], (doc.id, doc.sys_racl)
+        for entity_id, derived in self.oracle.synced.derived.items():
+            record = self.store.get_entity(self.connector_id, entity_id)
+            assert record is not None, entity_id
+            manual = self.oracle.manual.get(entity_id, set())
+            assert set(record.manual_user_ids) == manual, entity_id
+            assert set(record.user_ids) == derived | manual, entity_id
+
+    def _users(self) -> list[str]:
+        return sorted({u["email"] for u in self.account.users.values()}
+                      | {STRANGER, "", "   ", "*", SUBDOMAIN})
+
+    @rule(data=st.data())
+    def query(self, data: st.DataObject) -> None:
+        STATS["steps"] += 1
+        STATS["queries"] += 1
+        assert self.store is not None and self.index is not None
+        words = sorted(
+            {w for kind in ("teams", "schedules", "escalation_policies", "users")
+             for obj in getattr(self.account, kind).values()
+             for w in str(obj.get("name", "")).split()}
+            | set(self.account.teams)
+        )
+        vocab = st.sampled_from(words) | st.sampled_from(JUNK)
+        query = data.draw(
+            st.lists(vocab, min_size=1, max_size=3).map(" ".join)
+            | st.text(max_size=12)
+            | st.builds(lambda w: f'"{w}', vocab)
+            | st.builds(lambda w: f"{w[:3]}*", st.sampled_from(words)),
+            label="query",
+        )
+        size = data.draw(st.integers(1, 7), label="page size")
+        everything = all_seeing(self.index, query, {SUBDOMAIN} | set(self.oracle.synced.derived))
+        for user in self._users():
+            visible = self.oracle.visible(user)
+            total, ids = page_through(self.index, self.store, query, user, size)
+            assert len(ids) == len(set(ids)), (query, user, "a document came twice")
+            assert total == len(ids), (query, user, total, ids)
+            assert set(ids) <= visible, (query, user, set(ids) - visible)
+            if everything & visible:
+                assert set(ids) == everything & visible, (query, user)
+
+    # --- after every step -------------------------------------------------------------------
+
+    @invariant()
+    def browsing_shows_exactly_what_the_oracle_allows(self) -> None:
+        if self.store is None or self.index is None:
+            return
+        for user in self._users():
+            visible = self.oracle.visible(user)
+            total, ids = page_through(self.index, self.store, "", user, 5)
+            assert total == len(ids) == len(set(ids)), (user, total, ids)
+            assert set(ids) == visible, (user, set(ids) ^ visible)
+            # A document with no team is the account's alone: never a plain user's.
+            if SUBDOMAIN not in self.oracle.entities(user):
+                lone = {d for d, teams in self.oracle.synced.docs.items() if not teams}
+                assert not set(ids) & lone, (user, set(ids) & lone)
+
+
+AccessMachine.TestCase.settings = settings(
+    max_examples=25,
+    stateful_step_count=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+
+
+@pytest.mark.slow
+def test_access_is_what_the_oracle_says() -> None:
+    AccessMachine.TestCase().runTest()
+    assert STATS["examples"] >= 25
+    assert STATS["syncs"] > STATS["examples"]
