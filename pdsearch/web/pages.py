@@ -136,10 +136,17 @@ def _pages(total: int, size: int, page: int) -> dict[str, int]:
 @router.get("/signin", response_class=HTMLResponse)
 def signin_page(request: Request, next: str = "/") -> Response:
     services = get_services(request)
+    if current_session(request) is not None:
+        return RedirectResponse(_local_path(next), status_code=303)
     return _render(
         request,
         "signin.html",
-        {"next": _local_path(next), "error": None, "configured": bool(services.settings.api_token)},
+        {
+            "next": _local_path(next),
+            "error": None,
+            "configured": bool(services.settings.api_token),
+            "nav": "signin",
+        },
     )
 
 
@@ -160,7 +167,12 @@ async def signin(request: Request, token: str = Form(""), next: str = Form("/"))
         return _render(
             request,
             "signin.html",
-            {"next": target, "error": error, "configured": bool(services.settings.api_token)},
+            {
+                "next": target,
+                "error": error,
+                "configured": bool(services.settings.api_token),
+                "nav": "signin",
+            },
             status=401,
         )
     response = RedirectResponse(target, status_code=303)

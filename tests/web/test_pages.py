@@ -107,6 +107,8 @@ async def test_session_cookie_is_httponly_lax_and_opaque(pages: Pages) -> None:
     assert "Secure" not in cookie  # plain http on loopback
     assert TOKEN not in cookie and TOKEN not in resp.headers.get("location", "")
     assert (await pages.http.get("/connectors/new")).status_code == 200
+    again = await pages.http.get("/signin?next=/search")
+    assert again.status_code == 303 and again.headers["location"] == "/search"
 
 
 @pytest.mark.parametrize("target", ["//evil.example/x", "https://evil.example/", "\\\\evil", "x"])
