@@ -357,10 +357,21 @@ def test_wrong_api_key_is_explained_next_to_connect(world: World, page: Page) ->
 
 
 def test_oauth_sign_in_with_pagerduty_through_the_page(world: World, page: Page) -> None:
+    synced_connector(world)  # named "Acme"
     sign_in(page, world.url, "/connectors/new")
-    page.fill("#f-name", "Acme OAuth")
     page.check("input[name=auth_type][value=oauth2]")
     expect(page.locator("#f-api-key")).to_be_hidden()
+    page.click("button:has-text('Create connector')")  # nothing filled in: told what is missing
+    expect(page.locator("[data-error-for=name]")).to_have_text("Give the connector a name.")
+    expect(page.locator("[data-error-for=client_id]")).to_contain_text("client ID")
+    expect(page.locator("[data-error-for=client_secret]")).to_contain_text("client secret")
+    page.fill("#f-name", "acme")
+    page.fill("#f-client-id", SIM_CLIENT_ID)
+    page.fill("#f-client-secret", SIM_CLIENT_SECRET)
+    page.click("button:has-text('Create connector')")  # the name is taken (case-insensitive)
+    expect(page.locator("[data-error-for=name]")).to_contain_text("already exists")
+    expect(page.locator("#f-client-secret")).to_have_value("")  # secrets never linger
+    page.fill("#f-name", "Acme OAuth")
     page.fill("#f-client-id", SIM_CLIENT_ID)
     page.fill("#f-client-secret", SIM_CLIENT_SECRET)
     page.click("summary:has-text('Advanced')")
