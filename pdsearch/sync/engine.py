@@ -22,7 +22,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -269,20 +269,49 @@ async def _memberships_if_needed(
 
 
 async def _read_content(client: PagerDutyClient, snapshot: _Snapshot, job: _Job) -> None:
+    """Policies, layer-based schedules and shift-based ones, read side by side (the client
+    keeps the requests in flight and their rate within its limits)."""
     job.reporter.phase("policies")
-    snapshot.policies = await _collect("escalation policies", client.escalation_policies(), job)
-    job.check()
-    job.reporter.phase("schedules")
-    snapshot.schedules = await _collect("schedules", client.schedules(), job)
-    job.check()
-    refs = await _collect("shift-based (v3) schedules", client.schedule_v3_refs(), job)
-    job.check()
-    snapshot.schedules_v3 = await _read_v3_details([ref.id for ref in refs], client, job)
+
+    async def policies() -> None:
+        listing = client.escalation_policies()
+        snapshot.policies = await _collect("escalation policies", listing, job)
+        job.reporter.phase("schedules")  # what is left to read
+
+    async def schedules() -> None:
+        snapshot.schedules = await _collect("schedules", client.schedules(), job)
+
+    async def shift_based() -> None:
+        refs = await _collect("shift-based (v3) schedules", client.schedule_v3_refs(), job)
+        snapshot.schedules_v3 = await _read_v3_details([ref.id for ref in refs], client, job)
+
+    await _all_or_first_error(policies(), schedules(), shift_based())
+
+
+async def _all_or_first_error(*jobs: Coroutine[Any, Any, None]) -> None:
+    """Run ``jobs`` concurrently; the first failure stops the rest and is raised as itself (a
+    cancel before a listing failure, so a cancel never reads as a failure)."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for coro in jobs:
+                group.create_task(coro)
+    except BaseExceptionGroup as group_error:
+        for kind in (SyncCanceled, ListingFailed):
+            for exc in _leaves(group_error):
+                if isinstance(exc, kind):
+                    raise exc from exc.__cause__  # the PagerDuty error behind it
+        raise
+
+
+def _leaves(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    out: list[BaseException] = []
+    for exc in group.exceptions:
+        out.extend(_leaves(exc) if isinstance(exc, BaseExceptionGroup) else [exc])
+    return out
 
 
 async def _read_v3_details(ids: list[str], client: PagerDutyClient, job: _Job) -> list[ScheduleV3]:
     """Read every v3 schedule's detail, a few at a time, keeping the listing's order."""
-    job.reporter.phase("schedules", total=len(ids))
     results: dict[str, ScheduleV3] = {}
     gate = asyncio.Semaphore(V3_CONCURRENCY)
 
@@ -300,17 +329,7 @@ async def _read_v3_details(ids: list[str], client: PagerDutyClient, job: _Job) -
                 ) from exc
             job.reporter.advance()
 
-    try:
-        async with asyncio.TaskGroup() as group:
-            for schedule_id in ids:
-                group.create_task(read_one(schedule_id))
-    except BaseExceptionGroup as group_error:
-        # Surface the first meaningful error (cancel wins, so a cancel never reads as failure).
-        for kind in (SyncCanceled, ListingFailed):
-            for exc in group_error.exceptions:
-                if isinstance(exc, kind):
-                    raise exc from None
-        raise
+    await _all_or_first_error(*(read_one(i) for i in ids))
     return [results[i] for i in ids if i in results]
 
 

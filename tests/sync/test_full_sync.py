@@ -122,7 +122,7 @@ async def test_rename_updates_one_and_leaves_the_rest_unchanged(sync_env: Any) -
 
 
 async def test_a_sync_failing_midway_deletes_nothing(sync_env: Any) -> None:
-    """The key is revoked once policies are read: the schedules listing fails with 401."""
+    """The key is revoked once identity is read: the content listings fail with 401."""
     account = sync_env.sim.account
     await sync_env.service.run(sync_env.connector_id)
     before = _docs(sync_env)
@@ -130,16 +130,18 @@ async def test_a_sync_failing_midway_deletes_nothing(sync_env: Any) -> None:
     async with sync_env.pd() as pd:
         await pd.delete(f"/escalation_policies/{policy_id}")
 
-    def revoke_when_listing_schedules(p: Progress) -> None:
-        if p.phase == "schedules":
+    def revoke_when_reading_content(p: Progress) -> None:
+        if p.phase == "policies":
             sync_env.sim.revoke_api_key()
 
     job = await sync_env.service.run(
-        sync_env.connector_id, on_progress=revoke_when_listing_schedules
+        sync_env.connector_id, on_progress=revoke_when_reading_content
     )
 
     assert job.status == "failed"
-    assert job.error and "schedules" in job.error and "Nothing was deleted" in job.error
+    assert job.error and "401" in job.error and "Nothing was deleted" in job.error
+    # Identity was read before the failure, and is kept: it is complete on its own.
+    assert sync_env.store.list_entities(sync_env.connector_id)[1] > 0
     assert job.counts["deleted"] == 0
     assert set(_docs(sync_env)) == set(before)  # the deleted policy is still there
     assert sync_env.sim.api_key not in job.error
@@ -166,7 +168,7 @@ async def test_a_listing_failing_past_retries_fails_the_job(sim: Any, sync_env_f
     job = await env.service.run(env.connector_id, on_progress=break_listings)
 
     assert job.status == "failed"
-    assert job.error and "escalation policies" in job.error
+    assert job.error and "Listing" in job.error and "failed" in job.error
     assert "Nothing was deleted" in job.error
     assert set(_docs(env)) == before
     assert f"schedule:{schedule_id}" in before
