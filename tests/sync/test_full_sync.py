@@ -263,3 +263,25 @@ async def test_an_account_without_the_teams_ability_still_syncs(sync_env: Any) -
     assert job.counts["added"] == len(_objects(sync_env.sim.account))
     records, _ = sync_env.store.list_entities(sync_env.connector_id, limit=1000)
     assert sync_env.sim.account.subdomain in {r.entity_id for r in records}
+
+
+async def test_a_flaky_pagerduty_is_retried_and_the_sync_completes(
+    sim: Any, sync_env_factory: Any
+) -> None:
+    patient = RetryPolicy(max_attempts=10, base_delay=0.001, max_delay=0.005)
+    env = sync_env_factory(sim, client_factory=partial(client_for, retry=patient))
+    first = await env.service.run(env.connector_id)
+    clean = await env.service.run(env.connector_id)  # the requests a steady-state sync needs
+    policy_id = deletable_policy(sim.account)
+    async with env.pd() as pd:
+        await pd.delete(f"/escalation_policies/{policy_id}")
+    sim.config.fault_rate = 0.3
+    sim.config.fault_kinds = ["500", "502", "503", "cut", "malformed"]
+
+    job = await env.service.run(env.connector_id)
+
+    assert job.status == "succeeded", job.error
+    assert job.counts["deleted"] == 1 and job.counts["added"] == 0
+    assert job.counts["unchanged"] + job.counts["updated"] == first.counts["added"] - 1
+    assert set(_docs(env)) == set(_objects(sim.account))
+    assert job.requests > clean.requests  # the retries were made, and counted
