@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
@@ -43,7 +43,7 @@ from pdsearch.pagerduty.models import (
     TeamMember,
     User,
 )
-from pdsearch.pagerduty.paging import Listing, OffsetReader, iter_cursor
+from pdsearch.pagerduty.paging import OFFSET_CAP, Listing, OffsetReader, iter_cursor
 from pdsearch.pagerduty.ratelimit import RateLimiter, limiter_for
 from pdsearch.pagerduty.regions import api_base_url
 from pdsearch.pagerduty.session import Session
@@ -123,6 +123,7 @@ class PagerDutyClient:
         clock: Clock | None = None,
         rate_limiter: RateLimiter | None = None,
         rng: random.Random | None = None,
+        offset_cap: int = OFFSET_CAP,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
@@ -136,6 +137,7 @@ class PagerDutyClient:
         self.rate_limiter = rate_limiter or limiter_for(
             auth.limiter_key(), self.base_url, self.clock
         )
+        self.offset_cap = offset_cap  # PagerDuty's offset + limit bound, in case it changes
         self.requests_made = 0
         self._transport = transport
         self._rng = rng or random.Random()
@@ -212,6 +214,7 @@ class PagerDutyClient:
         return parse_model(model, body[key], path, what)
 
     async def _list(self, listing: Listing, model: type[M], what: str) -> AsyncIterator[M]:
+        listing = replace(listing, cap=self.offset_cap)
         reader = OffsetReader(self.session, listing, self._teams_for_split)
         async for raw in reader:
             yield parse_model(model, raw, listing.path, what)

@@ -65,6 +65,7 @@ class Listing:
     match_fields: tuple[str, ...] = ("name",)  # what ``query`` is matched against
     limit: int = PAGE_LIMIT
     id_path: tuple[str, ...] = ("id",)  # where an item's id is (members: ("user", "id"))
+    cap: int = OFFSET_CAP  # PagerDuty's offset + limit bound
 
     def id_of(self, raw: Any) -> str | None:
         for name in self.id_path:
@@ -159,7 +160,7 @@ class OffsetReader:
 
     async def _page(self, piece: _Piece) -> list[dict[str, Any]]:
         """The piece's next page; marks it capped when the rest is past PagerDuty's cap."""
-        limit = min(self.listing.limit, OFFSET_CAP - piece.offset)
+        limit = min(self.listing.limit, self.listing.cap - piece.offset)
         if limit <= 0:
             piece.capped = True
             return []
@@ -171,7 +172,7 @@ class OffsetReader:
         piece.more = more
         if first:
             piece.total = total
-            if more and total is not None and total > OFFSET_CAP:
+            if more and total is not None and total > self.listing.cap:
                 piece.capped = True  # split now rather than read 10,000 and split anyway
         if more and not items:
             raise InvalidResponseError(
@@ -298,9 +299,8 @@ class OffsetReader:
             async for raw in self._start(children):
                 yield raw
             whole = [c for c in children if c.total is not None and c.total == piece.total]
-            parts = sorted(
-                (c for c in children if c not in whole), key=lambda c: -(c.total or OFFSET_CAP)
-            )
+            cap = self.listing.cap
+            parts = sorted((c for c in children if c not in whole), key=lambda c: -(c.total or cap))
             if piece.whole_depth >= MAX_WHOLE_DEPTH:
                 whole = []
             for child in parts + whole:
@@ -316,8 +316,8 @@ class OffsetReader:
                 return
         if not tried:
             raise self._limit_error(
-                f"more than {OFFSET_CAP:,} {piece.describe(self.listing.noun)}, and no longer "
-                "name query or team filter can split them"
+                f"more than {self.listing.cap:,} {piece.describe(self.listing.noun)}, and no "
+                "longer name query or team filter can split them"
             )
         if piece.total is not None and piece.team is None and not piece.query:
             raise self._limit_error(
@@ -327,8 +327,8 @@ class OffsetReader:
 
     def _limit_error(self, why: str) -> PagingLimitError:
         return PagingLimitError(
-            f"PagerDuty lists at most {OFFSET_CAP:,} {self.listing.noun} per request, and the "
-            f"listing of {self.listing.path} could not be read completely: {why}. The listing "
+            f"PagerDuty lists at most {self.listing.cap:,} {self.listing.noun} per request, and "
+            f"the listing of {self.listing.path} could not be read completely: {why}. The listing "
             "stopped here instead of leaving objects out; nothing that depends on a complete "
             "listing (such as deletions) should run. Narrow the account's data or contact "
             "the pdsearch maintainers.",

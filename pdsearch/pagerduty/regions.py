@@ -11,6 +11,8 @@ import ipaddress
 from typing import Literal
 from urllib.parse import urlsplit
 
+import httpx
+
 from pdsearch.pagerduty.errors import ConfigurationError
 
 Region = Literal["us", "eu"]
@@ -49,8 +51,20 @@ def check_region(region: str) -> Region:
 
 def normalize_url(url: str, what: str) -> str:
     """``url`` without a trailing slash, checked: https, or http on a loopback host only."""
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    # Spaces, control characters (NUL, escapes) or a host httpx cannot encode would pass the
+    # checks below and only fail inside a request, as an httpx error rather than ours.
+    if any(c.isspace() or not c.isprintable() for c in url.strip()):
+        raise ConfigurationError(
+            f"The {what} {url!r} contains spaces or control characters. Give a plain URL such "
+            "as 'https://api.pagerduty.com'."
+        )
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+        httpx.URL(url.strip())
+    except (ValueError, httpx.InvalidURL):
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(
             f"The {what} {url!r} is not a usable URL. Give a full URL such as "
             "'https://api.pagerduty.com'."
