@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 from urllib.parse import parse_qs, urlsplit
@@ -333,3 +334,24 @@ def test_secrets_stay_out_of_repr() -> None:
     for text in (repr(token), repr(auth), repr(ApiKeyAuth("api-secret-4"))):
         for secret in ("access-secret-1", "refresh-secret-2", "client-secret-3", "api-secret-4"):
             assert secret not in text
+
+
+async def test_concurrent_requests_refresh_once() -> None:
+    sim = make_sim()
+    token = await authorize(sim)
+    due = OAuthToken(token.access_token, token.refresh_token, sim.clock.time() + 1, token.scope)
+    saved: list[OAuthToken] = []
+    auth = OAuthAuth(CLIENT_ID, CLIENT_SECRET, due, saved.append, oauth_base_url=BASE)
+    async with client(sim, auth) as pd:
+        await asyncio.gather(*(pd.get("/users", {"limit": 1}) for _ in range(8)))
+    assert auth.refreshes == 1 and len(saved) == 1
+
+
+async def test_app_token_renewed_after_401() -> None:
+    sim = make_sim()
+    auth = AppTokenAuth(CLIENT_ID, CLIENT_SECRET, "acme", "us", oauth_base_url=BASE)
+    async with client(sim, auth) as pd:
+        await pd.get("/teams")
+        sim.simulator.tokens.access_tokens.clear()  # PagerDuty forgot the token
+        await pd.get("/teams")
+    assert auth.fetches == 2
