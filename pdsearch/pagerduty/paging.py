@@ -251,6 +251,26 @@ class OffsetReader:
             async for raw in self._split(piece):
                 yield raw
 
+    async def _rest(self, piece: _Piece) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        while not piece.done:
+            items.extend(await self._page(piece))
+        return items
+
+    async def _finish_all(self, pieces: list[_Piece]) -> AsyncIterator[dict[str, Any]]:
+        """The remaining pages of every piece that fits under the cap, concurrently."""
+        todo = [p for p in pieces if not p.done]
+        if not todo:
+            return
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(self._rest(piece)) for piece in todo]
+        except BaseExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+        for task in tasks:
+            for raw in self._fresh(task.result()):
+                yield raw
+
     async def _start(self, pieces: list[_Piece]) -> AsyncIterator[dict[str, Any]]:
         """The first page of every piece, fetched concurrently (the session caps how many)."""
         self.pieces += len(pieces)
@@ -298,6 +318,11 @@ class OffsetReader:
             )
             async for raw in self._start(children):
                 yield raw
+            if strategy == "teams":
+                # Team pieces are read whole anyway (what they hold cannot be counted locally),
+                # so read them concurrently; the session caps requests in flight.
+                async for raw in self._finish_all(children):
+                    yield raw
             whole = [c for c in children if c.total is not None and c.total == piece.total]
             cap = self.listing.cap
             parts = sorted((c for c in children if c not in whole), key=lambda c: -(c.total or cap))
