@@ -233,7 +233,25 @@ def search_section(res: dict[str, Any], largest_target: int) -> list[str]:
         out.append("")
     big = sizes.get(str(largest_target))
     if big:
+        out += _by_query(big, largest_target)
         out += _search_targets(big, largest_target)
+    return out
+
+
+def _by_query(fig: dict[str, Any], size: int) -> list[str]:
+    """Each query's median at the largest size: which words cost what."""
+    out = [
+        f"Each query's median at {size:,} documents, in ms (in-process / floor):",
+        "",
+        "| class | queries |",
+        "|---|---|",
+    ]
+    for name, cls in fig["classes"].items():
+        mine, floor = cls.get("in_process_by_query", {}), cls.get("raw_by_query", {})
+        cells = [f"`{q}` {_ms(mine.get(q, math.nan))} / {_ms(floor.get(q, math.nan))}"
+                 for q in cls["queries"]]
+        out.append(f"| {name} | {'; '.join(cells)} |")
+    out.append("")
     return out
 
 
