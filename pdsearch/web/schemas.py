@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from urllib.parse import urlsplit
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from pdsearch.pagerduty.regions import is_loopback_host
@@ -31,7 +32,15 @@ def _check_url(value: str | None) -> str | None:
     rather than a failed Connect later. Messages never repeat the URL: it could hold a password."""
     if value is None or not value.strip():
         return None
-    parts = urlsplit(value.strip())
+    if any(c.isspace() or not c.isprintable() for c in value.strip()):
+        # NUL, escapes or spaces would only fail later, inside a request to PagerDuty.
+        raise ValueError("must not contain spaces or control characters")
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+        httpx.URL(value.strip())
+    except (ValueError, httpx.InvalidURL):
+        raise ValueError("must be a full URL such as https://api.pagerduty.com") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be a full URL such as https://api.pagerduty.com")
     if parts.username or parts.password:
