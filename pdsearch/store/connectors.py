@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
 import uuid
 from typing import Any, Final
 
@@ -50,11 +51,21 @@ def _check_choice(field: str, value: Any, choices: tuple[str, ...]) -> None:
         )
 
 
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def _check_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
         raise InvalidValueError("A connector needs a non-empty name.")
     if len(name.strip()) > 200:
         raise InvalidValueError("A connector name must be at most 200 characters.")
+    if any(unicodedata.category(c) == "Cc" or c in _BIDI_CONTROLS for c in name.strip()):
+        # A name is printed in tables, pages and terminals: NUL, escape sequences or
+        # right-to-left overrides there would garble or disguise what is shown.
+        raise InvalidValueError(
+            "A connector name must not contain control characters (tabs, line breaks, NUL, "
+            "escape sequences or text-direction overrides)."
+        )
     return name.strip()
 
 

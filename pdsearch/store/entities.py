@@ -47,7 +47,11 @@ def _checked_emails(emails: Iterable[str]) -> list[str]:
         if not isinstance(email, str):
             raise InvalidValueError("Each user must be an e-mail address given as text.")
         norm = normalize_email(email)
-        if len(norm) > MAX_EMAIL_LENGTH or not _EMAIL.match(norm):
+        if (
+            len(norm) > MAX_EMAIL_LENGTH
+            or not _EMAIL.match(norm)
+            or not norm.isprintable()  # NUL, escapes: never part of an address
+        ):
             raise InvalidValueError(
                 f"{email!r} is not an e-mail address; users are named by their e-mail."
             )
