@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -335,6 +337,10 @@ def _progress_dict(run: _Running) -> dict[str, Any]:
     data = run.progress.as_dict()
     data.pop("counts", None)
     data["updated_at"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    # Who runs it: another process on this machine can tell at once that a killed sync is dead
+    # (SIGKILL, OOM) instead of waiting STALE_AFTER for its heartbeat to age.
+    data["pid"] = os.getpid()
+    data["host"] = socket.gethostname()
     return data
 
 
@@ -345,9 +351,26 @@ def live_job(store: Store, connector_id: str) -> Job | None:
     while a sync of another process writes.
     """
     job = store.running_job(connector_id)
-    if job is None or _heartbeat(job) <= datetime.now(UTC) - STALE_AFTER:
+    if job is None or _heartbeat(job) <= datetime.now(UTC) - STALE_AFTER or _owner_gone(job):
         return None
     return job
+
+
+def _owner_gone(job: Job) -> bool:
+    """True when the job's process ran on this machine and no longer exists."""
+    progress = job.progress if isinstance(job.progress, dict) else {}
+    pid, host = progress.get("pid"), progress.get("host")
+    if not isinstance(pid, int) or pid <= 0 or host != socket.gethostname():
+        return False
+    if pid == os.getpid():
+        return False  # this process: the caller's own registry decides
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # exists, owned by someone else
+    return False
 
 
 def _heartbeat(job: Job) -> datetime:
