@@ -30,6 +30,7 @@ from pdsearch.scheduler import SyncScheduler
 from pdsearch.store import Store
 from pdsearch.sync.service import SyncAlreadyRunning, SyncService
 from pdsearch.web.api import api_router, oauth_callback_router
+from pdsearch.web.body_limit import BodyLimitMiddleware
 from pdsearch.web.deps import Services, TicketSigner
 from pdsearch.web.errors import install_error_handlers
 
@@ -111,6 +112,7 @@ def create_app(
     )
     app.state.services = services
     install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware)  # 413 for bodies past 1 MiB, in the error shape
     app.include_router(api_router)
     app.include_router(oauth_callback_router)
     # --- web pages (pdsearch/web/pages.py): HTML at /, static files, the pages' API bridge ---
