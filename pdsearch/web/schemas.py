@@ -199,7 +199,10 @@ class JobOut(BaseModel):
 class ScheduleIn(_Request):
     """Exactly one of the three; the scheduler checks the values (``pdsearch.scheduler``)."""
 
-    interval_minutes: int | None = Field(default=None, description="every n minutes (1..525600)")
+    # strict: true or "5" is a mistake to report, not a number of minutes to guess.
+    interval_minutes: int | None = Field(
+        default=None, strict=True, description="every n minutes (1..525600)"
+    )
     cron: str | None = Field(
         default=None, max_length=200, description="a five-field crontab line, in UTC"
     )
@@ -276,8 +279,8 @@ class UserListIn(_Request):
 class SearchIn(_Request):
     query: str = Field(max_length=10_000)
     user: str = Field(min_length=1, max_length=320, description="the searching user's e-mail")
-    limit: int = Field(default=10, ge=1, le=MAX_SEARCH_LIMIT)
-    offset: int = Field(default=0, ge=0, le=10_000)
+    limit: int = Field(default=10, ge=1, le=MAX_SEARCH_LIMIT, strict=True)
+    offset: int = Field(default=0, ge=0, le=10_000, strict=True)
 
 
 class SearchResultOut(BaseModel):
