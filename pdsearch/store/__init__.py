@@ -33,8 +33,9 @@ Jobs (``Job``; ``to_dict()`` with ISO 8601 UTC times and ``duration_seconds``):
     get_job(id) -> Job
     list_jobs(connector_id, skip=0, limit=100) -> (list[Job], total)     # newest first
     running_job(connector_id) -> Job | None                            # queued or running
-    fail_interrupted_jobs(older_than=None) -> int   # at start: queued/running -> failed, with
-        # a reason; older_than (timedelta) spares jobs whose heartbeat is recent
+    fail_interrupted_jobs(older_than=None, *, spare=None) -> int   # at start: queued/running
+        # -> failed, with a reason; older_than (timedelta) spares jobs whose heartbeat is
+        # recent, spare(job) -> True spares others (a live CLI sync)
     heartbeat(job) -> datetime            # (function) progress["updated_at"], else start/creation
 
 Schedules (specs stored as given; ``pdsearch.scheduler`` validates):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -179,11 +180,17 @@ class JobsMixin(StoreBase):
         )
         return _row_to_job(rows[0]) if rows else None
 
-    def fail_interrupted_jobs(self, older_than: timedelta | None = None) -> int:
+    def fail_interrupted_jobs(
+        self,
+        older_than: timedelta | None = None,
+        *,
+        spare: Callable[[Job], bool] | None = None,
+    ) -> int:
         """Mark jobs left queued or running (by a crash or a kill) as failed; call it at start,
         before any sync runs. With ``older_than``, only jobs that showed no life (progress
         ``updated_at``, else start, else creation) for that long: a sync another process (the
-        CLI) is running right now is spared. Returns how many were marked."""
+        CLI) is running right now is spared. ``spare(job)`` True also spares a job (the sync
+        service knows one whose process is still alive). Returns how many were marked."""
         now = utcnow()
         with self._tx() as conn:
             rows = conn.execute(
@@ -192,7 +199,8 @@ class JobsMixin(StoreBase):
             stale = [
                 r["id"]
                 for r in rows
-                if older_than is None or heartbeat(_row_to_job(r)) <= now - older_than
+                if (older_than is None or heartbeat(_row_to_job(r)) <= now - older_than)
+                and not (spare is not None and spare(_row_to_job(r)))
             ]
             conn.executemany(
                 "UPDATE jobs SET status = 'failed', error = ?, finished_at = ? WHERE id = ?",

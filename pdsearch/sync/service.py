@@ -356,6 +356,19 @@ def live_job(store: Store, connector_id: str) -> Job | None:
     return job
 
 
+def running_elsewhere(job: Job) -> bool:
+    """True when another process on this machine is known to be running ``job`` right now (its
+    recorded process exists and its heartbeat is fresh): a service starting next to a CLI sync
+    must leave that job alone rather than mark it interrupted."""
+    progress = job.progress if isinstance(job.progress, dict) else {}
+    pid, host = progress.get("pid"), progress.get("host")
+    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+        return False
+    if host != socket.gethostname() or _heartbeat(job) <= datetime.now(UTC) - STALE_AFTER:
+        return False
+    return not _owner_gone(job)
+
+
 def _owner_gone(job: Job) -> bool:
     """True when the job's process ran on this machine and no longer exists."""
     progress = job.progress if isinstance(job.progress, dict) else {}

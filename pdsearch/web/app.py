@@ -28,7 +28,7 @@ from pdsearch.config import Settings
 from pdsearch.index.sqlite import SqliteIndex
 from pdsearch.scheduler import SyncScheduler
 from pdsearch.store import Store
-from pdsearch.sync.service import SyncAlreadyRunning, SyncService
+from pdsearch.sync.service import SyncAlreadyRunning, SyncService, running_elsewhere
 from pdsearch.web.api import api_router, oauth_callback_router
 from pdsearch.web.body_limit import BodyLimitMiddleware
 from pdsearch.web.deps import Services, TicketSigner
@@ -86,7 +86,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        failed = store.fail_interrupted_jobs()
+        # A sync the CLI runs right now (its process alive) is not interrupted: leave it be.
+        failed = store.fail_interrupted_jobs(spare=running_elsewhere)
         if failed:
             log.warning("marked %d job(s) left running by an earlier stop as failed", failed)
         sync = SyncService(store, index, transport=transport)

@@ -268,3 +268,55 @@ def test_cli_sync_right_after_a_killed_one_runs(
     assert old.status == "failed" and old.error, old
     with SqliteIndex(settings.index_path) as index:
         assert index_state(index, connector_id) == expected_state(server.account)
+
+
+@pytest.mark.slow
+def test_service_started_during_a_cli_sync_leaves_it_alone(
+    server: SimulatorServer, tmp_path: Path
+) -> None:
+    """A service starting while ``pdsearch sync`` runs must not mark that live job failed (it is
+    not interrupted) nor start a second sync of the connector next to it."""
+    settings = _settings(tmp_path / "both")
+    connector_id = asyncio.run(_first_sync(settings, server.base_url, run_it=False))
+    command = [sys.executable, "-m", "pdsearch", "sync", NAME, "--data-dir", str(settings.home),
+               "--json"]
+    server.simulator.config.latency_ms = 20
+    proc = subprocess.Popen(command, env=_child_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    try:
+        started = time.monotonic()
+        while True:
+            try:
+                job = _latest_job(settings, connector_id)
+            except (sqlite3.Error, IndexError, StoreError):
+                job = None
+            if job is not None and job.progress.get("phase") in ("policies", "schedules"):
+                break
+            assert proc.poll() is None and time.monotonic() - started < 30, "no running sync"
+            time.sleep(0.01)
+
+        async def start_service() -> tuple[dict[str, Any], int]:
+            from pdsearch.web.app import create_app
+
+            app = create_app(settings)
+            async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://pdsearch.test",
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            ) as client:
+                seen = (await client.get(f"/api/v1/jobs/{job.id}")).json()
+                second = await client.post(f"/api/v1/connectors/{connector_id}/sync")
+                return seen, second.status_code
+
+        seen, second = asyncio.run(start_service())
+        assert seen["status"] == "running", seen
+        assert second == 409
+        _, err = proc.communicate(timeout=120)
+    finally:
+        server.simulator.config.latency_ms = 0
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert _latest_job(settings, connector_id).status == "succeeded"
+    with SqliteIndex(settings.index_path) as index:
+        assert index_state(index, connector_id) == expected_state(server.account)
