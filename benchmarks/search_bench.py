@@ -111,6 +111,8 @@ def team_id(number: int) -> str:
 
 def replicate(base: Sequence[Document], count: int, subdomain: str) -> list[Document]:
     """``count`` documents: the base ones, then copies with new ids, their teams spread out."""
+    if not base:
+        raise ValueError("the account mapped to no documents; nothing to replicate")
     original_teams = sorted({t for d in base for t in d.sys_racl[1:]})
     position = {t: i for i, t in enumerate(original_teams)}
     out: list[Document] = []
