@@ -571,11 +571,15 @@ def search_command(
     from rich.markup import escape
 
     console = Console(highlight=False)
-    console.print(f"{results.total} results for {escape(query)!r} visible to {escape(user)}:")
+    console.print(escape(f"{results.total} results for {query!r} visible to {user}:"))
     for n, hit in enumerate(results.hits, start=offset + 1):
         console.print(f"{n}. [bold]{escape(hit.title)}[/bold] ({hit.type.replace('_', ' ')})")
         console.print(f"   {escape(hit.url)}", soft_wrap=True)
         console.print(f"   {escape(_plain_snippet(hit.snippet))}")
+    shown = offset + len(results.hits)
+    if shown < results.total:
+        console.print(f"Showing {offset + 1}-{shown} of {results.total}; for more, add "
+                      f"--offset {shown}.")
 
 
 def _plain_snippet(snippet: str) -> str:

@@ -75,8 +75,11 @@ def test_add_list_connect_sync_search_remove(cli: Any, added: Any, tmp_path: Pat
     body = _json(found.output)
     assert body["total"] > 5 and len(body["results"]) == 5
     assert {"id", "type", "title", "snippet", "url", "score"} <= set(body["results"][0])
-    text = cli("search", "primary", "--user", admin)
+    text = cli("search", "primary", "--user", admin, "--limit", "3")
     assert text.exit_code == 0 and "results" in text.output
+    assert f"Showing 1-3 of {body['total']}; for more, add --offset 3." in text.output
+    hostile = cli("search", "[bold]NEAR( \"*", "--user", admin)
+    assert hostile.exit_code == 0 and "Traceback" not in hostile.output
     nobody = cli("search", "primary", "--user", "nobody@example.com")
     assert nobody.exit_code == 0 and "No results" in nobody.output
 
