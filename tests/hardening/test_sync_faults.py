@@ -427,4 +427,5 @@ async def test_random_fault_rates_never_break_the_invariants(sync_env_factory: A
         job = await _sync(env)
         outcomes.append(job.status)
         await _check(env, job, before, truth)
-    assert set(outcomes) <= {"succeeded", "failed"}
+    # Both paths were taken: retries absorbed the low rates, the 70 % round gave up.
+    assert set(outcomes) == {"succeeded", "failed"}, outcomes
