@@ -101,16 +101,16 @@ def client_for(
         key = creds.get("api_key")
         if not key:
             raise MissingCredentialsError(
-                f"Connector {connector.name!r} has no API key. Set one (for example with "
-                "'pdsearch connector add' or PATCH /api/v1/connectors/{id})."
+                f"Connector {connector.name!r} has no API key. Give it one in its "
+                f"Authorization tab (or PATCH /api/v1/connectors/{connector.id})."
             )
         auth = ApiKeyAuth(key)
     elif connector.auth_type == "oauth2":
         if not creds.get("access_token"):
             raise MissingCredentialsError(
                 f"Connector {connector.name!r} is not authorized with PagerDuty yet. Open its "
-                "Authorization tab (or GET /api/v1/connectors/{id}/oauth/authorize) and approve "
-                "access."
+                "Authorization tab in the pdsearch service (or GET "
+                f"/api/v1/connectors/{connector.id}/oauth/authorize) and approve access."
             )
         token = OAuthToken(
             access_token=creds["access_token"],
