@@ -68,6 +68,7 @@ class LoadResult:
     clients: int
     seconds: float
     scale: str
+    with_sync: bool = True
     requests: int = 0
     errors: int = 0
     locked: int = 0
@@ -90,6 +91,7 @@ class LoadResult:
             and self.locked == 0
             and not self.service_log_problems
             and set(self.sync_statuses) <= {"succeeded"}
+            and (self.syncs > 0 or not self.with_sync)
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -346,7 +348,7 @@ async def _sync_driver(
 
 async def _drive(
     base_url: str, account: Account, connector_id: str, clients: int, seconds: float,
-    max_requests: int, seed: int, result: LoadResult,
+    max_requests: int, seed: int, result: LoadResult, with_sync: bool = True,
 ) -> None:
     users, words = search_users(account), query_words(account)
     latencies: list[float] = []
@@ -357,7 +359,10 @@ async def _drive(
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
         started = time.perf_counter()
-        driver = asyncio.create_task(_sync_driver(http, account, connector_id, deadline, result))
+        driver = asyncio.create_task(
+            _sync_driver(http, account, connector_id, deadline, result) if with_sync
+            else asyncio.sleep(0)
+        )
         await asyncio.gather(*(
             _client_loop(base_url, seed * 1000 + n, users, words, deadline, max_requests,
                          latencies, result)
@@ -384,10 +389,11 @@ def run_load(
     seed: int = 6,
     max_requests: int = 1_000_000,
     home: Path | None = None,
+    with_sync: bool = True,
 ) -> LoadResult:
     """One load run; see the module docstring. ``home`` keeps the data directory (else a
     temporary one, removed afterwards)."""
-    result = LoadResult(clients=clients, seconds=seconds, scale=scale)
+    result = LoadResult(clients=clients, seconds=seconds, scale=scale, with_sync=with_sync)
     config = SimulatorConfig.for_scale(scale, api_key=API_KEY, rate_limit=0, seed=seed)
     with tempfile.TemporaryDirectory(prefix="pdsearch-load-") as tmp, \
             SimulatorServer(config) as sim:
@@ -403,7 +409,7 @@ def run_load(
                 raise RuntimeError(f"the first sync failed: {first.error}")
         with ServiceProcess(data, Path(tmp) / "service.log") as service:
             asyncio.run(_drive(service.base_url, sim.account, connector.id, clients, seconds,
-                               max_requests, seed, result))
+                               max_requests, seed, result, with_sync))
             log = service.log()
         for line in log.splitlines():
             if LOCKED in line or "Traceback" in line or " 500 " in line:
@@ -415,7 +421,8 @@ def run_load(
 def render(result: LoadResult) -> str:
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(result.sync_statuses.items())) or "none"
     lines = [
-        f"load: {result.clients} clients for {result.seconds:g} s, {result.scale} account",
+        f"load: {result.clients} clients for {result.seconds:g} s, {result.scale} account, "
+        + ("full syncs writing" if result.with_sync else "no sync"),
         f"  searches       {result.requests} ({result.per_second}/s)",
         f"  errors         {result.errors}",
         f'  "{LOCKED}"  {result.locked}',
@@ -439,10 +446,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", default="medium", choices=["tiny", "small", "medium", "large"])
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
+    parser.add_argument("--without-sync", action="store_true",
+                        help="Searches alone, for comparison (no sync writes during the run).")
     args = parser.parse_args(argv)
     if not 1 <= args.clients <= 500 or not 0 < args.seconds <= 600:
         parser.error("--clients must be 1..500 and --seconds 0..600")
-    result = run_load(args.clients, args.seconds, scale=args.scale, seed=args.seed)
+    result = run_load(args.clients, args.seconds, scale=args.scale, seed=args.seed,
+                      with_sync=not args.without_sync)
     print(render(result))
     if args.json is not None:
         args.json.write_text(json.dumps(result.as_dict(), indent=2) + "\n")
