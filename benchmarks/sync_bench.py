@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -137,19 +136,6 @@ def run_worker(command: str, server: SimulatorServer, *extra: str) -> dict[str, 
     return result
 
 
-def disable_nagle(server: SimulatorServer) -> None:
-    """Set TCP_NODELAY on the simulator's listening socket (accepted sockets inherit it).
-
-    ``SimulatorServer`` binds its own socket and leaves Nagle's algorithm on, so an answer
-    written in two parts waits for the client's delayed ACK: about 40 ms more per request on
-    loopback, whatever the client. Reported to the simulator's owner; until it is fixed there,
-    the harness sets the option so the configured latency is the latency measured.
-    """
-    sock = getattr(server, "_socket", None)
-    if isinstance(sock, socket.socket):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-
 def _sync(server: SimulatorServer, time_scale: float = 1.0) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="pdsearch-bench-sync-") as tmp:
         return run_worker("sync", server, "--data-dir", tmp, "--time-scale", str(time_scale))
@@ -198,7 +184,6 @@ def run(
     }
     latency = latency_ms / 1000
     with SimulatorServer(config, account) as server:
-        disable_nagle(server)
         if "sync" in scenarios:
             log("sync: full sync, no binding rate limit ...")
             first = _sync(server)

@@ -78,6 +78,9 @@ class SimulatorServer:
             socket.AF_INET6 if ":" in self.config.host else socket.AF_INET, socket.SOCK_STREAM
         )
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted sockets inherit this. With Nagle on, an answer written in two parts waits
+        # for the client's delayed ACK: about 40 ms more per request on loopback.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             sock.bind((self.config.host, self.config.port))
         except OSError:
