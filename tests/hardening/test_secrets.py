@@ -368,6 +368,7 @@ async def test_no_secret_leaks_anywhere(tmp_path: Path) -> None:
             wal = [p.name for p in home.rglob("*-wal")]
     stopped_files = _files_with(home, secret_values)
 
+    print(f"checked {len(seen.items)} answers and outputs, {len(logs.lines)} log records")
     leaks = _leaks(secret_values, seen.items)
     log_text = [("logs", "\n".join(logs.lines))]
     log_leaks = _leaks({**secret_values, **{f"one-time {k}": v for k, v in one_time.items()}},

@@ -186,7 +186,8 @@ async def test_a_pagerduty_that_never_answers_fails_the_job_with_the_timeout(
     env.sim.config.fault_rate = 1.0
     job = await _sync(env)
     assert job.status == "failed"
-    assert "did not answer" in job.error and "0.2 s" in job.error, job.error
+    assert "did not answer GET /teams within 0.2 s" in job.error, job.error
+    assert "Gave up after 2 attempts" in job.error, job.error
     await _check(env, job, before, truth)
 
 
@@ -269,7 +270,8 @@ async def test_endless_429_storm_fails_the_job_truthfully(sync_env_factory: Any)
 
     job = await _sync(env, on_progress)
     assert job.status == "failed"
-    assert "429 Too Many Requests" in job.error and "try again later" in job.error, job.error
+    assert "429 Too Many Requests to GET /escalation_policies" in job.error, job.error
+    assert "try again later" in job.error, job.error
     await _check(env, job, before, truth)
 
 
