@@ -208,13 +208,25 @@ entities_app = typer.Typer(
 app.add_typer(connector_app, name="connector")
 app.add_typer(entities_app, name="entities")
 
+
+def _data_dir(value: str) -> Path:
+    """``--data-dir``, checked as typed: an empty value (``--data-dir "$UNSET"``) would
+    otherwise become ``.`` and put the state and the key file in the current directory."""
+    if not value.strip():
+        raise typer.BadParameter("must not be empty; give a directory, e.g. ~/.pdsearch")
+    path = Path(value).expanduser()
+    if path.exists() and not path.is_dir():
+        raise typer.BadParameter(f"{value!r} exists and is not a directory")
+    return path
+
+
 DataDirOption = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
         envvar="PDSEARCH_HOME",
         help="Data directory for pdsearch's state and index (default ~/.pdsearch).",
-        file_okay=False,
+        parser=_data_dir,
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -254,7 +266,10 @@ def _errors() -> Iterator[None]:
 def _settings(data_dir: Path | None) -> Settings:
     from pdsearch.config import Settings
 
-    return Settings(home=data_dir) if data_dir is not None else Settings()
+    try:
+        return Settings(home=data_dir) if data_dir is not None else Settings()
+    except ValueError as exc:  # e.g. --data-dir below a file: the settings file can't be read
+        _fail(_settings_problem(exc))
 
 
 @contextlib.contextmanager
