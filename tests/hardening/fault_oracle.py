@@ -32,6 +32,33 @@ def expected_state(account: Account) -> State:
     return out
 
 
+#: entity id → the e-mails of its members (lower-cased)
+Entities = dict[str, frozenset[str]]
+
+
+def expected_entities(account: Account) -> Entities:
+    """Who may see what, from the simulator alone: the subdomain holds owners and admins, each
+    team its members (DESIGN.md 2.2)."""
+    email = {uid: u["email"].strip().lower() for uid, u in account.users.items()}
+    out: Entities = {
+        account.subdomain: frozenset(
+            email[uid] for uid, u in account.users.items() if u.get("role") in ("owner", "admin")
+        )
+    }
+    for team_id in account.teams:
+        out[team_id] = frozenset(
+            email[m["user_id"]] for m in account.memberships.get(team_id, [])
+            if m["user_id"] in email
+        )
+    return out
+
+
+def stored_entities(store: Any, connector_id: str) -> Entities:
+    records, total = store.list_entities(connector_id, 0, 100_000)
+    assert total == len(records)
+    return {r.entity_id: frozenset(r.user_ids) for r in records}
+
+
 def index_state(index: Any, source: str) -> State:
     """What the index holds for ``source``; the subdomain stays first, teams compared as a set."""
     docs, total = index.list(source, 0, 1_000_000)
@@ -144,6 +171,25 @@ def mutate(account: Account, tag: str = "renamed") -> dict[str, str]:
     new_teams = [] if had else [{"id": teams[-1], "type": "team_reference"}]
     account.update(kind, moved_schedule, {"teams": new_teams})
     done["moved_schedule"] = moved_schedule
+
+    # Membership and role changes: one user leaves a team, another joins one, one becomes admin.
+    for team_id in teams:
+        members = account.memberships.get(team_id, [])
+        if len(members) > 1:
+            account.remove_team_member(team_id, members[0]["user_id"])
+            done["left_team"] = f"{members[0]['user_id']}@{team_id}"
+            break
+    joined_team = teams[0]
+    on_team = {m["user_id"] for m in account.memberships.get(joined_team, [])}
+    newcomer = next(u for u in sorted(account.users) if u not in on_team)
+    account.add_team_member(joined_team, newcomer, "responder")
+    done["joined_team"] = f"{newcomer}@{joined_team}"
+    promoted = next(
+        (u for u, user in sorted(account.users.items()) if user.get("role") == "user"), None
+    )
+    if promoted is not None:
+        account.update("users", promoted, {"role": "admin"})
+        done["promoted"] = promoted
     return done
 
 

@@ -19,7 +19,15 @@ from typing import Any
 
 import httpx
 import pytest
-from fault_oracle import ScaledClock, expected_state, index_state, judge, mutate
+from fault_oracle import (
+    ScaledClock,
+    expected_entities,
+    expected_state,
+    index_state,
+    judge,
+    mutate,
+    stored_entities,
+)
 
 from pdsearch.pagerduty.timing import RetryPolicy
 from pdsearch.simulator.app import create_app
@@ -73,13 +81,26 @@ async def _sync(env: Any, on_progress: Callable[[Progress], None] | None = None)
     )
 
 
-async def _prepare(env: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A synced index, then a changed account: returns (index before, PagerDuty now)."""
+def _pagerduty(env: Any) -> tuple[Any, Any]:
+    """PagerDuty's state now: (documents, permission entities), from the simulator alone."""
+    return expected_state(env.sim.account), expected_entities(env.sim.account)
+
+
+def _ours(env: Any) -> tuple[Any, Any]:
+    """What pdsearch holds: (the index's documents, the store's permission entities)."""
+    return (
+        index_state(env.index, env.connector_id),
+        stored_entities(env.store, env.connector_id),
+    )
+
+
+async def _prepare(env: Any) -> tuple[Any, Any]:
+    """A synced index, then a changed account: returns (ours before, PagerDuty now)."""
     first = await _sync(env)
     assert first.status == "succeeded", first.error
-    assert index_state(env.index, env.connector_id) == expected_state(env.sim.account)
+    assert _ours(env) == _pagerduty(env)
     mutate(env.sim.account)
-    return index_state(env.index, env.connector_id), expected_state(env.sim.account)
+    return _ours(env), _pagerduty(env)
 
 
 def _no_faults(sim: Any) -> None:
@@ -90,16 +111,22 @@ def _no_faults(sim: Any) -> None:
 
 async def _check(env: Any, job: Any, before: Any, truth: Any) -> None:
     """The invariants after a faulty sync, then a clean sync that must restore PagerDuty's state."""
-    after = index_state(env.index, env.connector_id)
+    (docs_before, entities_before), (docs_truth, entities_truth) = before, truth
+    docs_after, entities_after = _ours(env)
     succeeded = job.status == "succeeded"
-    verdict = judge(before, truth, after, succeeded)
+    verdict = judge(docs_before, docs_truth, docs_after, succeeded)
     assert verdict.clean, verdict
+    # Who may see what: replaced whole or not at all, never half-way.
+    if succeeded:
+        assert entities_after == entities_truth
+    else:
+        assert entities_after in (entities_before, entities_truth)
     assert job.finished_at is not None
     if succeeded:
         assert job.error is None
         assert job.progress["swept"] is True
-        assert job.counts["deleted"] == len(set(before) - set(truth))
-        assert after == truth
+        assert job.counts["deleted"] == len(set(docs_before) - set(docs_truth))
+        assert docs_after == docs_truth
     else:
         assert job.status == "failed", job
         assert job.error and "Nothing was deleted" in job.error, job.error
@@ -108,7 +135,7 @@ async def _check(env: Any, job: Any, before: Any, truth: Any) -> None:
     _no_faults(env.sim)
     clean = await _sync(env)
     assert clean.status == "succeeded", clean.error
-    assert index_state(env.index, env.connector_id) == expected_state(env.sim.account)
+    assert _ours(env) == _pagerduty(env)
 
 
 # --- server errors, malformed bodies, cut connections, 429 without headers -------------------
@@ -369,8 +396,7 @@ async def test_oauth_refresh_token_revoked(sync_env_factory: Any, when: str) -> 
         assert secret not in (env.connector.last_error or "")
     # PagerDuty no longer accepts the grant: the connector says it needs authorizing again.
     assert env.connector.status in ("needs_authorization", "error")
-    after = index_state(env.index, env.connector_id)
-    assert judge(before, truth, after, succeeded=False).clean
+    assert judge(before[0], truth[0], _ours(env)[0], succeeded=False).clean
     # Authorized again (new tokens), the next sync brings the index level with PagerDuty.
     scopes = grant_scopes("read")
     owner = env.sim.account.owner_id
@@ -422,8 +448,7 @@ async def test_random_fault_rates_never_break_the_invariants(sync_env_factory: A
     outcomes = []
     for round_no in range(4):
         mutate(env.sim.account, tag=f"r{round_no}")
-        before = index_state(env.index, env.connector_id)
-        truth = expected_state(env.sim.account)
+        before, truth = _ours(env), _pagerduty(env)
         env.sim.config.fault_kinds = rng.sample(["500", "502", "503", "cut", "malformed", "429"], 3)
         env.sim.config.fault_rate = rng.choice([0.1, 0.4, 0.7])
         job = await _sync(env)
