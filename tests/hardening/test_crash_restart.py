@@ -14,6 +14,7 @@ import asyncio
 import os
 import random
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -24,7 +25,14 @@ from typing import Any
 
 import httpx
 import pytest
-from fault_oracle import expected_state, index_state, judge, mutate
+from fault_oracle import (
+    expected_entities,
+    expected_state,
+    index_state,
+    judge,
+    mutate,
+    stored_entities,
+)
 from pydantic import SecretStr
 
 from pdsearch.config import Settings
@@ -76,6 +84,11 @@ def _integrity(path: Path) -> str:
         return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
     finally:
         conn.close()
+
+
+def _entities(settings: Settings, connector_id: str) -> Any:
+    with Store.open(settings) as store:
+        return stored_entities(store, connector_id)
 
 
 def _latest_job(settings: Settings, connector_id: str) -> Any:
@@ -185,6 +198,8 @@ def test_sigkill_at_random_points_then_restart(
         with SqliteIndex(settings.index_path) as index:
             before = index_state(index, connector_id)
         truth = expected_state(server.account)
+        entities_before = _entities(settings, connector_id)
+        entities_truth = expected_entities(server.account)
 
         server.simulator.config.latency_ms = 5  # the sync lasts long enough to be hit
         proc = subprocess.Popen(
@@ -220,6 +235,8 @@ def test_sigkill_at_random_points_then_restart(
             after = index_state(index, connector_id)
         verdict = judge(before, truth, after, succeeded)
         assert verdict.clean, (run, phase, verdict, left, output)
+        # Permission entities: replaced whole or not at all.
+        assert _entities(settings, connector_id) in (entities_before, entities_truth), run
 
         interrupted, clean = asyncio.run(_restart_and_sync(settings, connector_id))
         if phase not in ("finished", "startup"):
@@ -230,6 +247,7 @@ def test_sigkill_at_random_points_then_restart(
         assert clean["status"] == "succeeded", clean
         with SqliteIndex(settings.index_path) as index:
             assert index_state(index, connector_id) == expected_state(server.account)
+        assert _entities(settings, connector_id) == expected_entities(server.account)
         for db in (settings.state_path, settings.index_path):
             assert _integrity(db) == "ok", (run, db)
     print("phases hit by SIGKILL:", seen_phases)
@@ -320,3 +338,83 @@ def test_service_started_during_a_cli_sync_leaves_it_alone(
     assert _latest_job(settings, connector_id).status == "succeeded"
     with SqliteIndex(settings.index_path) as index:
         assert index_state(index, connector_id) == expected_state(server.account)
+
+
+def _serve(home: Path, port: int) -> subprocess.Popen[bytes]:
+    env = _child_env()
+    env["PDSEARCH_API_TOKEN"] = TOKEN
+    return subprocess.Popen(
+        [sys.executable, "-m", "pdsearch", "serve", "--data-dir", str(home), "--port",
+         str(port), "--log-level", "warning"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+
+
+def _wait_up(proc: subprocess.Popen[bytes], base: str) -> httpx.Client:
+    client = httpx.Client(base_url=base, timeout=10,
+                          headers={"Authorization": f"Bearer {TOKEN}"})
+    for _ in range(600):
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        try:
+            if client.get("/api/v1/connectors").status_code == 200:
+                return client
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("pdsearch serve did not start")
+
+
+@pytest.mark.slow
+def test_sigkill_of_the_service_during_a_sync_then_restart(
+    server: SimulatorServer, tmp_path: Path
+) -> None:
+    """``pdsearch serve`` killed with SIGKILL while its first sync writes the index, started
+    again: the job is failed with a truthful error, the files are sound, a new sync is exact."""
+    settings = _settings(tmp_path / "svc")
+    connector_id = asyncio.run(_first_sync(settings, server.base_url, run_it=False))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    proc = _serve(settings.home, port)
+    server.simulator.config.latency_ms = 5
+    try:
+        client = _wait_up(proc, base)
+        job_id = client.post(f"/api/v1/connectors/{connector_id}/sync").json()["job_id"]
+        client.close()
+        phase = _kill_at(proc, settings, connector_id, "indexing", 0.02)
+    finally:
+        server.simulator.config.latency_ms = 0
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        if proc.stderr:
+            proc.stderr.close()
+    assert phase in ("indexing", "deleting"), phase
+    for db in (settings.state_path, settings.index_path):
+        assert _integrity(db) == "ok", db
+    with SqliteIndex(settings.index_path) as index:
+        partial = index_state(index, connector_id)
+    assert judge({}, expected_state(server.account), partial, succeeded=False).clean
+
+    proc = _serve(settings.home, port)
+    try:
+        client = _wait_up(proc, base)
+        old = client.get(f"/api/v1/jobs/{job_id}").json()
+        assert old["status"] == "failed" and "did not finish" in old["error"], old
+        new_id = client.post(f"/api/v1/connectors/{connector_id}/sync").json()["job_id"]
+        for _ in range(600):
+            job = client.get(f"/api/v1/jobs/{new_id}").json()
+            if job["status"] not in ("queued", "running"):
+                break
+            time.sleep(0.1)
+        client.close()
+        assert job["status"] == "succeeded", job
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        if proc.stderr:
+            proc.stderr.close()
+    with SqliteIndex(settings.index_path) as index:
+        assert index_state(index, connector_id) == expected_state(server.account)
+    assert _entities(settings, connector_id) == expected_entities(server.account)
