@@ -45,6 +45,7 @@ NEW_KEY = "newkey-" + secrets.token_hex(12)
 CLI_KEY = "clikey-" + secrets.token_hex(12)
 CLIENT_ID = "hardening-oauth-client"
 CLIENT_SECRET = "oauth-secret-" + secrets.token_hex(12)
+WRONG_SECRET = "wrong-oauth-secret-" + secrets.token_hex(12)
 
 
 class Capture(logging.Handler):
@@ -201,6 +202,7 @@ def _secret_values(extra: dict[str, str]) -> dict[str, str]:
         "new API key": NEW_KEY,
         "CLI API key": CLI_KEY,
         "OAuth client secret": CLIENT_SECRET,
+        "wrong OAuth client secret": WRONG_SECRET,
         **extra,
     }
 
@@ -317,6 +319,20 @@ async def test_no_secret_leaks_anywhere(tmp_path: Path) -> None:
             tokens["second refresh token"] = creds["refresh_token"]
             seen.answer("oauth connector", await http.get(f"/api/v1/connectors/{oid}"))
 
+            # A wrong client secret: PagerDuty refuses the code exchange; the answer says so.
+            made = seen.answer("create bad oauth", await http.post("/api/v1/connectors", json={
+                "name": "bad-oauth",
+                "auth": {"type": "oauth2", "client_id": CLIENT_ID, "client_secret": WRONG_SECRET},
+                "base_url": sim.base_url, "oauth_base_url": sim.oauth_base_url,
+            }))
+            bid = made.json()["id"]
+            async with httpx.AsyncClient(timeout=30) as browser:
+                to_pd = await http.get(f"/api/v1/connectors/{bid}/oauth/authorize")
+                back = await browser.get(seen.answer("authorize bad", to_pd).headers["location"])
+                refused = seen.answer("callback bad", await browser.get(back.headers["location"]))
+                assert refused.status_code == 400 and "oauth_failed" in refused.text, refused.text
+            seen.answer("bad oauth connector", await http.get(f"/api/v1/connectors/{bid}"))
+
             # The pages, signed in with the token (and a failed sign-in that typed a key).
             page = httpx.AsyncClient(base_url=svc.base_url, timeout=30)
             async with page:
@@ -349,8 +365,17 @@ async def test_no_secret_leaks_anywhere(tmp_path: Path) -> None:
                 ["sync", "cli", "--json", *d], ["sync", "cli-wrong", *d],
                 ["jobs", "cli", "--json", *d], ["jobs", "acme-oauth", *d],
                 ["entities", "list", "cli", *d], ["search", "a", "--user", owner, *d],
+                ["connector", "add", "cli-direct", "--api-key", CLI_KEY, "--json", *d],
+                ["connector", "add", "cli-stdin", "--api-key", "-", *d],
+                ["connector", "add", "cli-oauth", "--oauth-client-id", CLIENT_ID,
+                 "--oauth-client-secret", "-", *d],
+                ["connector", "add", "cli", "--api-key", CLI_KEY, *d],  # name taken
             ):
-                result = await asyncio.to_thread(runner.invoke, cli_app, args, env=env)
+                piped = {"cli-stdin": CLI_KEY + "\n", "cli-oauth": CLIENT_SECRET + "\n"}
+                stdin = piped.get(args[2])
+                result = await asyncio.to_thread(
+                    runner.invoke, cli_app, args, env=env, input=stdin
+                )
                 seen.text("pdsearch " + " ".join(args[:2]), result.output)
                 assert result.exception is None or isinstance(result.exception, SystemExit)
                 codes[" ".join(a for a in args[:2] if a != "--json")] = result.exit_code
@@ -358,6 +383,7 @@ async def test_no_secret_leaks_anywhere(tmp_path: Path) -> None:
             assert codes["connect cli"] == 0 and codes["sync cli"] == 0, codes
             # ...and the wrong key failed with a message, not the key.
             assert codes["connect cli-wrong"] == 1 and codes["sync cli-wrong"] == 1, codes
+            assert codes["connector add"] == 1, codes  # the last add: the name is taken
 
             secret_values = _secret_values(tokens)
             for issued in [*sim.simulator.tokens.access_tokens,
