@@ -150,6 +150,11 @@ def simulate(
     abilities = None
     if without_ability:
         abilities = set(account.abilities) - set(without_ability)
+    if save is not None:
+        try:  # written at start, so an unwritable --save is refused before listening
+            account.save(save)
+        except AccountError as exc:
+            bad(f"--save: {exc}")
     server = SimulatorServer(config, account, abilities=abilities, slow_seconds=slow_seconds)
     try:
         server.start()
@@ -163,14 +168,17 @@ def simulate(
 
     def save_account() -> None:
         if save is not None:
-            account.save(save)
+            try:
+                account.save(save)
+            except AccountError as exc:  # e.g. its folder was removed meanwhile
+                typer.echo(f"pdsearch simulate: {exc}", err=True)
+                raise typer.Exit(1) from None
 
     def stop_on_signal(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop_on_signal)
     try:
-        save_account()
         ready: dict[str, Any] = {
             "base_url": server.base_url,
             "api_key": server.api_key,
@@ -768,12 +776,30 @@ def serve(
 
     from pdsearch.web.app import AccessLogRedactor, create_app
 
+    _check_listen_address(settings.host, settings.port)
     with _errors():
         service = create_app(settings)
     logging.getLogger("uvicorn.access").addFilter(AccessLogRedactor())
     where = f"http://{settings.host}:{settings.port}"
     typer.echo(f"pdsearch: API {where}/api/v1, docs {where}/docs, data in {settings.home}")
-    uvicorn.run(service, host=settings.host, port=settings.port, log_level=settings.log_level)
+    try:
+        uvicorn.run(service, host=settings.host, port=settings.port, log_level=settings.log_level)
+    except SystemExit as exc:
+        if exc.code not in (0, None):  # uvicorn's 3: it could not start (the cause is logged)
+            _fail(f"The service could not listen on {settings.host}:{settings.port} (see above); "
+                  "choose another --host or --port.")
+        raise
+
+
+def _check_listen_address(host: str, port: int) -> None:
+    """A host that does not resolve is said plainly, before anything starts."""
+    import socket
+
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        _fail(f"Cannot listen on {host!r}: it is not an address of this machine ({exc}). "
+              "Use --host 127.0.0.1, or 0.0.0.0 for every interface.")
 
 
 @app.command("demo")
@@ -786,11 +812,18 @@ def demo(
         typer.Option(
             "--data-dir",
             help="Keep the demo's data here (default: a temporary directory removed on exit).",
+            parser=_data_dir,
         ),
     ] = None,
 ) -> None:
     """Try pdsearch: a simulated PagerDuty account, synced and searchable at once."""
     from pdsearch.demo import run_demo
+
+    if data_dir is not None:
+        try:  # a directory that can't be made is a message, not a traceback mid-start
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            _fail(f"Cannot use {str(data_dir)!r} as the data directory: {exc.strerror or exc}.")
 
     code = run_demo(port=port, data_dir=data_dir, say=lambda text: typer.echo(text))
     raise typer.Exit(code)
