@@ -150,6 +150,9 @@ def simulate(
     abilities = None
     if without_ability:
         abilities = set(account.abilities) - set(without_ability)
+    if save is not None and save.is_file() and not _is_account_file(save):
+        bad(f"--save: {save} exists and is not an account file; it would be overwritten. "
+            "Give a new path (or a file written by --save before).")
     if save is not None:
         try:  # written at start, so an unwritable --save is refused before listening
             account.save(save)
@@ -202,6 +205,15 @@ def simulate(
         server.stop()
         save_account()
 
+
+
+def _is_account_file(path: Path) -> bool:
+    """True for a file ``simulate --save`` wrote (JSON with the account's keys)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and {"subdomain", "users", "teams"} <= data.keys()
 
 
 # --- connector commands (connector, connect, sync, search, entities) ---
