@@ -18,12 +18,14 @@ import errno
 import logging
 import secrets
 import shutil
+import signal
 import socket
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
@@ -150,6 +152,7 @@ class Demo:
         self.app: FastAPI | None = None
         self.info: DemoInfo | None = None
         self.server: uvicorn.Server | None = None
+        self._stop_requested = False
 
     # --- start ---------------------------------------------------------------------------
 
@@ -300,14 +303,26 @@ class Demo:
             timeout_graceful_shutdown=3,
         )
         self.server = uvicorn.Server(config)
-        # uvicorn re-raises the Ctrl-C it handled once it has shut down: that is our way out.
+        if self._stop_requested:  # stopped before the server existed
+            return
+        # uvicorn handles Ctrl-C while it serves, then raises it again once it has shut down.
         with contextlib.suppress(KeyboardInterrupt):
             self.server.run(sockets=[self.socket])
 
     def stop(self) -> None:
-        """Ask a serving demo to stop (from another thread)."""
+        """Ask the demo to stop: a serving one shuts down, one about to serve will not."""
+        self._stop_requested = True
         if self.server is not None:
             self.server.should_exit = True
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        """Ctrl-C and SIGTERM outside uvicorn's own handling: before serving, abort the set-up;
+        after, ask the server to stop. Python's default handler could raise KeyboardInterrupt
+        where it is swallowed (a weakref callback) and leave the demo running."""
+        if self.server is None:
+            self._stop_requested = True
+            raise KeyboardInterrupt
+        self.stop()
 
     def close(self) -> None:
         """Stop the simulator, release the port and remove a temporary data directory."""
@@ -330,6 +345,8 @@ def run_demo(
 ) -> int:
     """What ``pdsearch demo`` runs: 0 after Ctrl-C, 1 when the demo could not start."""
     demo = Demo(host=host, port=port, data_dir=data_dir)
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, demo.on_signal) for sig in handled}
     try:
         try:
             info = demo.start(say)
@@ -345,3 +362,5 @@ def run_demo(
         return 0
     finally:
         demo.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -62,13 +62,13 @@ def start_demo(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
     return proc, lines
 
 
-def stop(proc: subprocess.Popen[str]) -> int:
-    proc.send_signal(signal.SIGINT)
+def stop(proc: subprocess.Popen[str], sig: int = signal.SIGINT) -> int:
+    proc.send_signal(sig)
     try:
-        return proc.wait(20)
+        return proc.wait(30)
     except subprocess.TimeoutExpired:
         proc.kill()
-        raise AssertionError("the demo did not stop within 20 s of Ctrl-C") from None
+        raise AssertionError(f"the demo did not stop within 30 s of signal {sig}") from None
 
 
 def test_demo_serves_a_synced_account_and_stops_cleanly() -> None:
@@ -140,9 +140,9 @@ def test_demo_says_clearly_when_the_port_is_taken() -> None:
 
 def test_demo_keeps_a_given_data_dir_and_reuses_it(tmp_path: Path) -> None:
     data_dir = tmp_path / "demo-data"
-    for _ in range(2):
+    for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C, and what a service manager sends
         proc, lines = start_demo("--port", str(free_port()), "--data-dir", str(data_dir))
-        assert stop(proc) == 0, "\n".join(lines)
+        assert stop(proc, sig) == 0, "\n".join(lines)
         assert "temporary" not in "\n".join(lines)
     assert (data_dir / "state.db").exists()
     # The second run pointed the same connector at its new simulator rather than adding one.
@@ -155,3 +155,24 @@ def test_demo_keeps_a_given_data_dir_and_reuses_it(tmp_path: Path) -> None:
         assert total == 1
         jobs, _ = store.list_jobs(connectors[0].id)
         assert [j.status for j in jobs] == ["succeeded", "succeeded"]
+
+
+def test_demo_in_process_leaves_no_thread_or_port(tmp_path: Path) -> None:
+    from pdsearch.demo import Demo
+
+    before = set(threading.enumerate())
+    demo = Demo(port=0, data_dir=tmp_path / "d")
+    try:
+        info = demo.start(lambda _: None)
+        assert [u.kind for u in info.users] == [
+            "admin", "public team member", "private team member"
+        ]
+        assert info.documents > 0 and demo.simulator is not None
+        sim_port = demo.simulator.port
+        threading.Timer(0.3, demo.stop).start()
+        demo.serve()  # returns once stopped
+    finally:
+        demo.close()
+    time.sleep(0.1)  # the timer thread ends just after calling stop()
+    assert set(threading.enumerate()) <= before
+    assert port_is_free(demo.port) and port_is_free(sim_port)

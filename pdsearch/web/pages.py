@@ -211,12 +211,19 @@ def connector_list(request: Request) -> Response:
     session = current_session(request)
     if session is None:
         return _signin_redirect(request)
-    store = get_services(request).store
+    services = get_services(request)
+    store = services.store
     connectors, total = store.list_connectors(limit=500)
     rows = []
     for c in connectors:
         jobs, _ = store.list_jobs(c.id, limit=1)
-        rows.append({"c": c, "job": jobs[0].to_dict() if jobs else None})
+        rows.append(
+            {
+                "c": c,
+                "job": jobs[0].to_dict() if jobs else None,
+                "documents": services.index.count(c.id),
+            }
+        )
     return _render(
         request, "connectors.html", {"rows": rows, "total": total, "nav": "connectors"},
         session=session,
