@@ -9,7 +9,9 @@ A full sync is mark-and-sweep (DESIGN.md 3.6):
 3. mapping and indexing: each object becomes a ``Document``; only those whose content hash
    changed are written, in batches, so a canceled sync leaves whole batches behind;
 4. the sweep: documents PagerDuty no longer has are deleted, but only when every listing
-   completed and the job was not canceled. A failed listing deletes nothing.
+   completed and the job was not canceled, and each only once a GET by id confirmed its object
+   is gone (paged listings can miss an object edited meanwhile). A failed listing deletes
+   nothing.
 
 The engine contains no SQL and no HTTP: it talks to the client, the index and the store through
 their interfaces.
@@ -25,11 +27,17 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
+from urllib.parse import quote
 
 from pdsearch.documents import MappingError, build_context, policy_document, schedule_document
 from pdsearch.index.base import Document, SearchIndex
 from pdsearch.pagerduty.client import PagerDutyClient
-from pdsearch.pagerduty.errors import AbilityError, NotFoundError, PagerDutyError
+from pdsearch.pagerduty.errors import (
+    AbilityError,
+    BadRequestError,
+    NotFoundError,
+    PagerDutyError,
+)
 from pdsearch.pagerduty.models import (
     EscalationPolicy,
     Schedule,
@@ -153,6 +161,7 @@ async def full_sync(
         # (the web service, other syncs) responsive. Cancel is still seen between batches.
         seen = await _in_thread(job, _index_content, index, connector.id, snapshot, job)
         job.check()
+        await _keep_what_still_exists(client, index, connector.id, seen, job)
         await _in_thread(job, _sweep, index, connector.id, seen, job)
         swept = True
     except SyncCanceled:
@@ -411,6 +420,56 @@ def _write_batch(index: SearchIndex, batch: list[Document], pending: SyncCounts,
     job.counts.added += pending.added
     job.counts.updated += pending.updated
     job.reporter.advance(len(batch))
+
+
+async def _keep_what_still_exists(
+    client: PagerDutyClient, index: SearchIndex, source: str, seen: set[str], job: _Job
+) -> None:
+    """Delete a document only once PagerDuty confirms its object is gone.
+
+    Offset paging over a name-sorted listing is no snapshot: an object deleted or renamed (by
+    another admin) while the listing is paged shifts the pages, and an object that still exists
+    can then be served by no page at all. Each sweep candidate is confirmed with a GET by id
+    (404 = gone); one that still exists is kept, reported as a failure of this sync, and read
+    again by the next. A confirmation that fails fails the job, so nothing is deleted.
+    """
+    candidates = await _in_thread(job, lambda: sorted(set(index.hashes(source)) - seen))
+    if not candidates:
+        return
+    job.reporter.phase("deleting", total=len(candidates))
+    gate = asyncio.Semaphore(V3_CONCURRENCY)
+
+    async def confirm(doc_id: str) -> None:
+        async with gate:
+            job.check()
+            try:
+                alive = await _still_exists(client, doc_id)
+            except PagerDutyError as exc:
+                raise ListingFailed(
+                    f"Confirming that {doc_id} is gone from PagerDuty failed: {exc}"
+                ) from exc
+        if alive:
+            seen.add(doc_id)
+            log.warning("%s was missing from PagerDuty's listing but still exists; kept", doc_id)
+            job.fail(doc_id, "missing from PagerDuty's listing although it still exists (the "
+                     "account changed during the sync); kept, and read again by the next sync")
+
+    await _all_or_first_error(*(confirm(doc_id) for doc_id in candidates))
+
+
+async def _still_exists(client: PagerDutyClient, doc_id: str) -> bool:
+    kind, _, object_id = doc_id.partition(":")
+    quoted = quote(object_id, safe="")
+    if kind == "escalation_policy":
+        return await client.exists(f"/escalation_policies/{quoted}")
+    if kind == "schedule":
+        if await client.exists(f"/schedules/{quoted}"):
+            return True
+        try:  # not layer-based (any more): shift-based, or gone
+            return await client.exists(f"/v3/schedules/{quoted}")
+        except BadRequestError:  # PagerDuty's answer for a layer-based id there
+            return False
+    return False  # no kind pdsearch makes
 
 
 def _sweep(index: SearchIndex, source: str, seen: set[str], job: _Job) -> None:
