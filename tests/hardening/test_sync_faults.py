@@ -536,3 +536,30 @@ async def test_changes_during_a_paged_listing_never_delete_what_exists(
     clean = await _sync(env)
     assert clean.status == "succeeded", clean.error
     assert _ours(env) == _pagerduty(env)
+
+
+async def test_cancel_while_stuck_on_an_unanswering_pagerduty(sync_env_factory: Any) -> None:
+    """A sync waiting on a PagerDuty that does not answer (and would retry for minutes) is
+    canceled: it stops within the grace period, says so, and deletes nothing."""
+    env = _env(sync_env_factory, _sim(slow_seconds=60.0), timeout=20.0)
+    before, truth = await _prepare(env)
+    env.sim.config.fault_kinds = ["timeout"]
+    env.sim.config.fault_rate = 1.0
+    job_id = await env.service.start(env.connector_id)
+    await asyncio.sleep(0.3)
+    asked = asyncio.get_running_loop().time()
+    assert env.service.cancel(job_id)
+    for _ in range(200):
+        job = env.store.get_job(job_id)
+        if job.finished:
+            break
+        await asyncio.sleep(0.05)
+    took = asyncio.get_running_loop().time() - asked
+    assert job.status == "canceled", job
+    assert took < 6.0, took
+    assert "canceled" in job.error and "Nothing was deleted" in job.error, job.error
+    assert _ours(env)[0] == before[0]
+    _no_faults(env.sim)
+    clean = await _sync(env)
+    assert clean.status == "succeeded", clean.error
+    assert _ours(env) == _pagerduty(env) and _pagerduty(env)[0] == truth[0]
