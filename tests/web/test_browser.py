@@ -391,6 +391,39 @@ def test_oauth_sign_in_with_pagerduty_through_the_page(world: World, page: Page)
     shot(page, "12-oauth-connected")
 
 
+def test_hostile_content_is_shown_as_text_and_never_runs(world: World, page: Page) -> None:
+    from pdsearch.index.base import Document
+    from pdsearch.permissions import Entity
+
+    evil = "<img src=x onerror=\"document.title='pwned'\"><script>document.title='pwned'</script>"
+    cid = world.api.post("/connectors", json={
+        "name": evil, "auth": {"type": "api_key", "api_key": SIM_KEY},
+        "base_url": world.sim.base_url,
+    }).json()["id"]
+    services = world.app.state.services
+    services.store.replace_derived_entities(
+        cid, [Entity("PEVIL01", evil, "team", frozenset({"eve@example.com"}))]
+    )
+    services.index.upsert([Document(
+        id="schedule:PEVIL01", type="schedule", title=evil, url="javascript:document.title='x'",
+        content=f"Night shift {evil}", sys_racl=("PEVIL01",), source=cid,
+    )])
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    sign_in(page, world.url)
+    expect(page.locator("#connector-table")).to_contain_text("<script>")
+    for path in (f"/connectors/{cid}", f"/connectors/{cid}/entities",
+                 f"/connectors/{cid}/entities/PEVIL01", f"/connectors/{cid}/documents",
+                 "/search?q=night&user=eve@example.com"):
+        page.goto(world.url + path)
+        expect(page.locator("main")).to_contain_text("onerror")  # shown, as text
+        assert page.title() != "pwned", path
+    assert page.locator("#results mark").count() >= 1
+    assert page.locator("#results a.result-title").count() == 0  # no javascript: link
+    assert page.locator("main img").count() == 0 and page.locator("main script").count() == 0
+    assert not dialogs
+
+
 def test_demo_picker_searches_as_sample_users(world: World, page: Page) -> None:
     cid = synced_connector(world)
     admin, member = two_users(world, cid)
