@@ -40,8 +40,9 @@ from pdsearch.index.query import ParsedQuery, parse_query
 
 log = logging.getLogger(__name__)
 
-# 1: title, content, acl. 2: adds kind (rebuilt from docs on upgrade).
-SCHEMA_VERSION = 2
+# 1: title, content, acl. 2: adds kind. 3: prefix index for 3 characters only (was '2 3').
+# Each upgrade rebuilds the FTS table from docs.
+SCHEMA_VERSION = 3
 TITLE_WEIGHT = 10.0
 CONTENT_WEIGHT = 1.0
 KIND_WEIGHT = 3.0
@@ -75,11 +76,17 @@ CREATE INDEX docs_type ON docs (type);
 # ``kind`` is the document type in words ("escalation policy"), so "payments schedule" prefers
 # the schedule to the policy that merely names it. The weights in 'rank' are TITLE_WEIGHT,
 # CONTENT_WEIGHT, KIND_WEIGHT and 0 for acl.
+# One prefix index, for 3 characters: FTS5 uses a prefix index only for a prefix of exactly its
+# length, so 'rot*' reads one list instead of merging every term starting with "rot" (2.5x
+# faster at 100,000 documents); 4 characters and more never used one. The 2-character index
+# cost as much to write as the 3-character one and served only 'pa*'-like queries, which now
+# merge their terms (about 5x slower, tens of ms at 100,000 documents): a trade for indexing
+# throughput (docs/BENCHMARKS.md).
 _SCHEMA_FTS = """
 CREATE VIRTUAL TABLE docs_fts USING fts5(
     title, content, kind, acl,
     tokenize = 'unicode61 remove_diacritics 2',
-    prefix = '2 3'
+    prefix = '3'
 );
 INSERT INTO docs_fts (docs_fts, rank) VALUES ('rank', 'bm25(10.0, 1.0, 3.0, 0.0)');
 """
@@ -266,7 +273,8 @@ class SqliteIndex:
                 c.execute("CREATE INDEX IF NOT EXISTS docs_type ON docs (type)")
                 c.execute("DROP TABLE IF EXISTS docs_fts")
                 _run_script(c, _SCHEMA_FTS)
-                rows = c.execute("SELECT rid, type, title, content, sys_racl FROM docs").fetchall()
+                # Row by row (a cursor, not fetchall), so a large index is not held in memory.
+                rows = c.execute("SELECT rid, type, title, content, sys_racl FROM docs")
                 for rid, type_, title, content, racl in rows:
                     c.execute(_INSERT_FTS, _fts_row(rid, type_, title, content, json.loads(racl)))
             if version != SCHEMA_VERSION:
@@ -415,25 +423,12 @@ class SqliteIndex:
         user = parsed.fts()
         try:
             with self._read() as conn:
-                total, match = 0, acl
+                total = 0
+                hits: builtins.list[SearchHit] = []
                 for match in self._candidates(conn, parsed, acl):
-                    total = int(conn.execute(_COUNT_SQL, (match,)).fetchone()[0])
+                    total, hits = self._page(conn, match, user is None, limit, offset)
                     if total:
                         break
-                if total == 0 or limit == 0 or offset >= total:
-                    return SearchResults(total=total, hits=[])
-                if user is None:
-                    hits = [
-                        SearchHit(id=r[0], type=r[1], title=r[2], url=r[3],
-                                  snippet=_leading_words(r[4]), score=0.0)
-                        for r in conn.execute(_BROWSE_SQL, (match, limit, offset))
-                    ]
-                else:
-                    hits = [
-                        SearchHit(id=r[0], type=r[1], title=r[2], url=r[3],
-                                  snippet=render_snippet(r[4] or ""), score=-float(r[5]))
-                        for r in conn.execute(_SEARCH_SQL, (match, limit, offset))
-                    ]
         except sqlite3.OperationalError as exc:
             # Every term is quoted, so this should be unreachable; if FTS5 still rejects the
             # expression, the user gets no results rather than an error page or wider access.
@@ -442,6 +437,33 @@ class SqliteIndex:
             log.warning("search expression rejected by FTS5: %s", exc)
             return SearchResults(total=0, hits=[])
         return SearchResults(total=total, hits=hits)
+
+    def _page(
+        self, conn: sqlite3.Connection, match: str, browse: bool, limit: int, offset: int
+    ) -> tuple[int, builtins.list[SearchHit]]:
+        """The total and the page of hits for one MATCH expression, in one snapshot.
+
+        The page is read first: when it is not full (and something was found, or nothing could
+        be skipped), its length gives the total, which saves a second pass over the matches.
+        """
+        hits: builtins.list[SearchHit] = []
+        if limit:
+            if browse:
+                hits = [
+                    SearchHit(id=r[0], type=r[1], title=r[2], url=r[3],
+                              snippet=_leading_words(r[4]), score=0.0)
+                    for r in conn.execute(_BROWSE_SQL, (match, limit, offset))
+                ]
+            else:
+                hits = [
+                    SearchHit(id=r[0], type=r[1], title=r[2], url=r[3],
+                              snippet=render_snippet(r[4] or ""), score=-float(r[5]))
+                    for r in conn.execute(_SEARCH_SQL, (match, limit, offset))
+                ]
+            if len(hits) < limit and (hits or offset == 0):
+                return offset + len(hits), hits
+        total = int(conn.execute(_COUNT_SQL, (match,)).fetchone()[0])
+        return total, hits
 
     def _candidates(
         self, conn: sqlite3.Connection, parsed: ParsedQuery, acl: str
@@ -486,8 +508,15 @@ class SqliteIndex:
 
 
 def _restricted(user: str, acl: str) -> str:
-    """The user's expression, kept to the text columns, ANDed with the access filter."""
-    return "{title content kind} : (" + user + ") AND " + acl
+    """The user's expression ANDed with the access filter.
+
+    The user's part carries no column filter: with one, FTS5 reads every position list of each
+    phrase when ``bm25`` counts the documents holding it (across the whole index, once per
+    search), which made ranking 1.5–3× slower at 100,000 documents. Without it a term could only
+    also match the ``acl`` column, whose tokens are 41-character hashes; a user typing one still
+    sees only documents the access filter (which keeps its column filter) admits.
+    """
+    return "(" + user + ") AND " + acl
 
 
 def _run_script(conn: sqlite3.Connection, script: str) -> None:
@@ -507,13 +536,21 @@ def _text(value: str) -> str:
     return value
 
 
+def _unmark(text: str) -> str:
+    # str.translate walks every character through a dict (12 % of indexing time); the markers
+    # are almost never present.
+    if _OPEN in text or _CLOSE in text:
+        return text.translate(_SANITIZE)
+    return text
+
+
 def _fts_row(
     rid: int, type_: str, title: str, content: str, sys_racl: Iterable[str]
 ) -> tuple[int, str, str, str, str]:
     return (
         rid,
-        _text(title).translate(_SANITIZE),
-        _text(content).translate(_SANITIZE),
+        _unmark(_text(title)),
+        _unmark(_text(content)),
         _text(type_).replace("_", " "),
         " ".join(entity_token(e) for e in sys_racl),
     )

@@ -235,4 +235,51 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     finally:
         ix.close()
     with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+
+
+def test_a_version_2_file_is_rebuilt_with_the_3_character_prefix_index(tmp_path: Path) -> None:
+    """Version 2 had prefix indexes for 2 and 3 characters; opening it rebuilds the FTS table
+    with the 3-character one only, and every kind of query still finds the documents."""
+    path = tmp_path / "index.db"
+    ix = SqliteIndex(path)
+    ix.upsert([doc(1, "Payments Primary", "weekly rotation", ("acme", "team-a")),
+               doc(2, "Storage", "daily rotation", ("acme", "team-b"))])
+    ix.close()
+    with sqlite3.connect(path) as raw:  # put the file back into its version 2 layout
+        raw.execute("DROP TABLE docs_fts")
+        raw.execute(
+            "CREATE VIRTUAL TABLE docs_fts USING fts5(title, content, kind, acl, "
+            "tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3')"
+        )
+        raw.execute("PRAGMA user_version = 2")
+    again = SqliteIndex(path)
+    try:
+        assert again.search("rot*", {"team-a"}).total == 1
+        both = again.search("ro*", {"team-a", "team-b"})  # 2 characters: no prefix index
+        assert {h.id for h in both.hits} == {"schedule:P1", "schedule:P2"} and both.total == 2
+        assert again.search('"weekly rotation"', {"team-a"}).total == 1
+        assert again.search("payments", {"team-b"}).total == 0
+    finally:
+        again.close()
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+        sql = raw.execute("SELECT sql FROM sqlite_master WHERE name = 'docs_fts'").fetchone()[0]
+        assert "prefix = '3'" in sql
+
+
+@pytest.mark.parametrize("query", ["payments", "payments zebra", ""])
+def test_total_is_the_same_whatever_the_page(index: SqliteIndex, query: str) -> None:
+    """The total comes from the page when the page is not full, else from a count: every
+    limit and offset (past the end, zero) gives the same total, also when the any-word
+    fallback answers ("zebra" is in no document) and for a blank query."""
+    index.upsert(doc(i, f"Payments {i}", racl=("acme", f"T{i % 2}")) for i in range(13))
+    index.upsert([doc(99, "Storage", racl=("T0",))])
+    # T0 holds Payments 0, 2, ..., 12, and Storage, which only the blank query lists.
+    expected = 7 if query else 8
+    assert len({h.id for h in index.search(query, {"T0"}, limit=100).hits}) == expected
+    for limit in (0, 1, 3, 7, 8, 50):
+        for offset in (0, 2, 6, 7, 8, 30):
+            res = index.search(query, {"T0"}, limit=limit, offset=offset)
+            assert res.total == expected, (limit, offset)
+            assert len(res.hits) == max(0, min(limit, expected - offset)), (limit, offset)
