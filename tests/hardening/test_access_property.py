@@ -376,5 +376,6 @@ AccessMachine.TestCase.settings = settings(
 @pytest.mark.slow
 def test_access_is_what_the_oracle_says() -> None:
     AccessMachine.TestCase().runTest()
+    print(f"access property: {STATS}")  # -s shows the figures for docs/RELIABILITY.md
     assert STATS["examples"] >= 25
     assert STATS["syncs"] > STATS["examples"]
