@@ -487,13 +487,14 @@ class ChangingPagerDuty(httpx.AsyncBaseTransport):
 
 def _medium_env(factory: Any, change: Callable[[Any], None]) -> Any:
     sim = _sim(teams=20, users=200, schedules=250, policies=250)
-    transport = ChangingPagerDuty(sim.app, "/escalation_policies", lambda: change(sim.account))
+    changing = ChangingPagerDuty(sim.app, "/escalation_policies", lambda: change(sim.account))
 
-    def dial(connector: Any, store: Any, *, transport_: Any = None, **_: Any) -> Any:
-        return client_for(connector, store, transport=transport, retry=FAST_RETRY)
+    def dial(connector: Any, store: Any, *, transport: Any = None) -> Any:
+        # The service's in-process transport is swapped for the one that edits the account.
+        return client_for(connector, store, transport=changing, retry=FAST_RETRY)
 
-    env = factory(sim, client_factory=lambda c, s, transport=None: dial(c, s))
-    env.changing = transport
+    env = factory(sim, client_factory=dial)
+    env.changing = changing
     return env
 
 
