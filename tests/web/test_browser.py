@@ -128,9 +128,12 @@ def page(browser: Browser) -> Iterator[Page]:
     p = context.new_page()
     errors: list[str] = []
     p.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Anything the pages' Content-Security-Policy had to block is a bug in the pages.
+    p.on("console", lambda msg: errors.append(msg.text)
+         if "Content Security Policy" in msg.text else None)
     yield p
     context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not errors, f"JavaScript errors or CSP violations on the page: {errors}"
 
 
 def sign_in(page: Page, url: str, path: str = "/") -> None:
