@@ -292,12 +292,14 @@ def connector_configuration(request: Request, connector_id: str, page: int = 1) 
         spec = services.store.get_schedule(connector_id)
         schedule = dict(spec) if spec else None
     running = services.store.running_job(connector_id)
+    last, _ = services.store.list_jobs(connector_id, limit=1)
     ctx.update(_history(services, connector_id, page))
     ctx.update(
         {
             "schedule": schedule,
             "schedule_text": describe_schedule(schedule),
             "running": running.to_dict() if running else None,
+            "last_job": last[0].to_dict() if last else None,
             "documents": services.index.count(connector_id),
         }
     )

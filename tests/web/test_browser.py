@@ -208,6 +208,7 @@ def test_admin_creates_connects_syncs_and_users_search(
     expect(page.get_by_text("No syncs yet")).to_be_visible()
     page.click("#sync-btn")
     expect(page.locator("#sync-result")).to_contain_text("Sync finished", timeout=30_000)
+    expect(page.locator("#last-sync")).to_contain_text("Succeeded")
     row = page.locator("#history-table tbody tr").first
     expect(row).to_contain_text("Succeeded")
     expect(row).to_contain_text("Manual")

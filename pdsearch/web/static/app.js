@@ -305,7 +305,19 @@
       $("#progress-counts").textContent = countsText(job.counts);
     }
 
+    const STATUS = { succeeded: "Succeeded", failed: "Failed", canceled: "Canceled", skipped: "Skipped" };
+
     function finished(job) {
+      const last = $("#last-sync");
+      if (last) {
+        last.textContent = "";
+        const s = document.createElement("span");
+        s.className = "status status-" + job.status;
+        s.textContent = STATUS[job.status] || job.status;
+        last.appendChild(s);
+        last.append(" ");
+        if (job.finished_at) last.appendChild(timeEl(job.finished_at));
+      }
       panel.hidden = true;
       btn.disabled = false;
       jobId = "";
