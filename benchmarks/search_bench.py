@@ -200,7 +200,7 @@ def _raw_runner(index_path: Path) -> Callable[[str], int]:
         words = to_fts(query)
         if words is None:
             return 0
-        match = "{title content kind} : (" + words + ")"
+        match = "(" + words + ")"  # as SqliteIndex builds it, less the access filter
         total = int(conn.execute(count_sql, (match,)).fetchone()[0])
         conn.execute(page_sql, (match,)).fetchall()
         return total

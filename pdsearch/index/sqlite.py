@@ -7,10 +7,17 @@ Layout (schema version ``SCHEMA_VERSION``, kept in ``PRAGMA user_version``):
   ``acl``, which holds one opaque token per ``sys_racl`` entity. BM25 weighs the title 10, the
   content 1, the kind 3 and ``acl`` 0, so the access filter never changes the ranking.
 
-Access filtering happens inside the MATCH: the user's query, limited to ``{title content kind}``,
-is ANDed with ``acl : ("tok1" OR "tok2" ...)``. On 50,000 documents this was the fastest of the
-forms measured (``benchmarks/search_index.py``): FTS5 intersects the doclists itself, so ``total``
-and every page count visible documents only and no row the user can't see is ever read.
+Access filtering happens inside the MATCH: the user's query (without a column filter, see
+``_restricted``) is ANDed with ``acl : ("tok1" OR "tok2" ...)``. On 50,000 documents this was the
+fastest of the forms measured (``benchmarks/search_index.py``): FTS5 intersects the doclists
+itself, so ``total`` and every page count visible documents only and no row the user can't see
+is ever read. What remains costly is ranking: to weigh each phrase, ``bm25`` counts the
+documents holding it in the whole index, once per search, whoever searches; for words found in
+a quarter of 100,000 documents that walk is most of the search (docs/BENCHMARKS.md, notes).
+
+Durability: ``synchronous = NORMAL`` in WAL mode. A crashed process loses nothing committed; an
+operating-system crash or power cut may lose the last transactions, which the next sync writes
+again (the index is derived data).
 
 Concurrency: WAL mode, one connection per thread (FastAPI runs sync endpoints in a threadpool),
 and a write lock per index so that this process's writers queue instead of failing (other
