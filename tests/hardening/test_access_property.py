@@ -82,7 +82,9 @@ class Snapshot:
     derived: dict[str, frozenset[str]]  # entity id -> member e-mails (normalized)
 
 
-def snapshot(account: Account) -> Snapshot:
+def snapshot(account: Account, abilities: list[str]) -> Snapshot:
+    """Without the ``teams`` ability a team is known only through its members (users are read
+    with their teams): an empty team then has no entity, which changes no one's access."""
     docs: dict[str, frozenset[str]] = {}
     for sid, schedule in account.schedules.items():
         docs[f"schedule:{sid}"] = frozenset(t["id"] for t in schedule.get("teams") or [])
@@ -93,6 +95,8 @@ def snapshot(account: Account) -> Snapshot:
         SUBDOMAIN: frozenset(email[u] for u, v in account.users.items() if v["role"] in ADMIN_ROLES)
     }
     for tid in account.teams:
+        if "teams" not in abilities and not account.memberships.get(tid):
+            continue
         derived[tid] = frozenset(
             email[m["user_id"]] for m in account.memberships.get(tid, []) if m["user_id"] in email
         )
@@ -171,7 +175,7 @@ class AccessMachine(RuleBasedStateMachine):
         self.connector_id = self.store.create_connector(
             "acme", "api_key", "us", {"api_key": API_KEY}, base_url="http://127.0.0.1:9"
         ).id
-        self.oracle = Oracle(snapshot(self.account))
+        self.oracle = Oracle(snapshot(self.account, self.app.state.simulator.abilities))
         self.team_counter = 0
         self.do_sync()
 
@@ -252,6 +256,18 @@ class AccessMachine(RuleBasedStateMachine):
         with contextlib.suppress(AccountError):  # PagerDuty's refusals change nothing
             self.account.delete("teams", team)
 
+    @rule()
+    def toggle_teams_ability(self) -> None:
+        """Without the ``teams`` ability PagerDuty answers /teams with 402: the teams can't be
+        read, only seen on users and objects. Access must not change because of it."""
+        STATS["steps"] += 1
+        sim = self.app.state.simulator
+        if "teams" in sim.abilities:
+            sim.abilities.remove("teams")
+        else:
+            sim.abilities.append("teams")
+        sim.clear_cache()
+
     # --- manual entity members (through the store, as the Permission Entity API does) --------
 
     def _email(self, data: st.DataObject) -> str:
@@ -294,7 +310,7 @@ class AccessMachine(RuleBasedStateMachine):
         service = SyncService(self.store, self.index, transport=httpx.ASGITransport(app=self.app))
         job = asyncio.run(service.run(self.connector_id))
         assert job.status == "succeeded", job.error
-        self.oracle.synced = snapshot(self.account)
+        self.oracle.synced = snapshot(self.account, self.app.state.simulator.abilities)
         # Manual grants on an entity that no longer exists grant nothing (no document names it).
         self._check_index_and_entities()
 
@@ -338,6 +354,10 @@ class AccessMachine(RuleBasedStateMachine):
             label="query",
         )
         size = data.draw(st.integers(1, 7), label="page size")
+        self._check_query(query, size)
+
+    def _check_query(self, query: str, size: int) -> None:
+        assert self.store is not None and self.index is not None
         everything = all_seeing(self.index, query, {SUBDOMAIN} | set(self.oracle.synced.derived))
         for user in self._users():
             visible = self.oracle.visible(user)
@@ -363,6 +383,10 @@ class AccessMachine(RuleBasedStateMachine):
             if SUBDOMAIN not in self.oracle.entities(user):
                 lone = {d for d, teams in self.oracle.synced.docs.items() if not teams}
                 assert not set(ids) & lone, (user, set(ids) & lone)
+        # A few queries after every step too (the query rule may be drawn seldom).
+        names = sorted(str(t.get("name", "")) for t in self.account.teams.values())
+        for query in (*names[:1], "schedule", '"NEAR(* OR sys_racl:*'):
+            self._check_query(query, 3)
 
 
 AccessMachine.TestCase.settings = settings(
