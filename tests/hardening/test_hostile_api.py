@@ -642,15 +642,40 @@ async def test_generated_search_queries_and_ids(world: World) -> None:
         drawn.append((query, ident))
 
     draw()
+    entity = (await world.client.get(
+        f"/api/v1/connectors/{world.connector_id}/permission-entities/{world.subdomain}")).json()
+    admin = next(u for u in entity["userIds"] if u not in entity["manualUserIds"])
+    every = {d["id"] for d in (await world.client.get(
+        f"/api/v1/connectors/{world.connector_id}/documents?limit=500")).json()["data"]}
     for query, ident in drawn:
         resp = await attack(world, "POST", "/api/v1/search", route="POST /api/v1/search",
                             json_body={"query": query, "user": USER})
         if resp.status_code == 200:
             assert resp.json()["total"] == 0  # the user is in no entity
+        # As an administrator, so the query really runs against the index.
+        resp = await attack(world, "POST", "/api/v1/search", route="POST /api/v1/search",
+                            json_body={"query": query, "user": admin, "limit": 100})
+        if resp.status_code == 200:
+            body = resp.json()
+            assert {r["id"] for r in body["results"]} <= every
+            assert min(body["total"], 100) == len(body["results"]) and body["total"] <= len(every)
         await attack(world, "GET", f"/api/v1/documents/{ident}",
                      route="GET /api/v1/documents/{document_id}")
         await attack(world, "GET", f"/api/v1/connectors/{ident}/permission-entities",
                      route="GET /api/v1/connectors/{connector_id}/permission-entities")
+    report(world)
+
+
+async def test_unknown_fields_are_refused_by_name(world: World) -> None:
+    for method, path in routes(world.app):
+        body = valid_body(method, path)
+        if body is None:
+            continue
+        url = await fill(world, method, path)
+        resp = await attack(world, method, url, route=f"{method} {path}",
+                            json_body={**body, "intervall_minutes": 5},
+                            allow=lambda r: r.status_code == 422)
+        assert "intervall_minutes" in resp.json()["error"]["message"], resp.text
     report(world)
 
 
