@@ -168,7 +168,14 @@ async def full_sync(
         status, error = CANCELED, "The sync was canceled. Nothing was deleted."
     except ListingFailed as exc:
         status, cause = FAILED, exc.__cause__
-        error = f"{exc} Nothing was deleted; the index keeps its previous documents."
+        # A failure after indexing (confirming deletions) leaves the changes it wrote: say so.
+        written = job.counts.added + job.counts.updated
+        kept = (
+            f"the {written} changed documents read before it were written"
+            if written
+            else "the index keeps its previous documents"
+        )
+        error = f"{exc} Nothing was deleted; {kept}."
     finally:
         job.reporter.flush()
     result = JobResult(
@@ -229,15 +236,6 @@ async def _read_identity(
     job: _Job,
 ) -> None:
     job.reporter.phase("identity")
-    subdomain = connector.subdomain
-    if not subdomain:
-        try:
-            subdomain = (await client.account_info()).subdomain
-        except PagerDutyError as exc:
-            raise ListingFailed(f"Reading the PagerDuty account failed: {exc}") from exc
-        # Remembered, so later syncs skip the requests that found it.
-        store.update_connector(connector.id, subdomain=subdomain)
-    snapshot.subdomain = subdomain
     try:
         snapshot.teams = await _collect("teams", client.teams(), job)
     except ListingFailed as exc:
@@ -249,6 +247,14 @@ async def _read_identity(
     snapshot.users = await _collect("users", client.users(include_teams=True), job)
     job.check()
     memberships = await _memberships_if_needed(client, snapshot, job)
+    subdomain = connector.subdomain
+    if not subdomain:
+        try:  # after the listings: their objects' web addresses tell it without a request
+            subdomain = await client.subdomain()
+        except PagerDutyError as exc:
+            raise ListingFailed(f"Reading the PagerDuty account failed: {exc}") from exc
+        store.update_connector(connector.id, subdomain=subdomain)
+    snapshot.subdomain = subdomain
 
     def replace_entities() -> None:
         entities = derive_entities(subdomain, snapshot.users, snapshot.teams, memberships)

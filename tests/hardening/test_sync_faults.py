@@ -564,3 +564,24 @@ async def test_cancel_while_stuck_on_an_unanswering_pagerduty(sync_env_factory: 
     clean = await _sync(env)
     assert clean.status == "succeeded", clean.error
     assert _ours(env) == _pagerduty(env) and _pagerduty(env)[0] == truth[0]
+
+
+async def test_errors_while_confirming_deletions_delete_nothing(sync_env_factory: Any) -> None:
+    """PagerDuty fails exactly when the sync asks whether the missing objects are really gone:
+    the job fails, deletes nothing, and its error and counts say what was written."""
+    env = _env(sync_env_factory, _sim(), retry=RetryPolicy(max_attempts=2, base_delay=0.01))
+    before, truth = await _prepare(env)
+
+    def on_progress(p: Progress) -> None:
+        if p.phase == "deleting":
+            env.sim.config.fault_kinds = ["503"]
+            env.sim.config.fault_rate = 1.0
+
+    job = await _sync(env, on_progress)
+    assert job.status == "failed", job
+    assert "Confirming that" in job.error and "503" in job.error, job.error
+    written = job.counts["added"] + job.counts["updated"]
+    assert written > 0  # renames and team moves were indexed before the confirmation
+    assert "the index keeps its previous documents" not in job.error, job.error
+    assert f"the {written} changed documents read before it were written" in job.error
+    await _check(env, job, before, truth)
