@@ -3,6 +3,7 @@
     python -m benchmarks.load_search                      # the full form: 50 clients, 30 s
     python -m benchmarks.load_search --clients 15 --seconds 5 --scale small   # CI's short form
     python -m benchmarks.load_search --json results.json
+    python -m benchmarks.load_search --writer cli   # syncs by 'pdsearch sync' processes
 
 What runs, all on 127.0.0.1:
 
@@ -69,6 +70,7 @@ class LoadResult:
     seconds: float
     scale: str
     with_sync: bool = True
+    writer: str = "service"
     requests: int = 0
     errors: int = 0
     locked: int = 0
@@ -313,9 +315,33 @@ async def _client_loop(
         await client.close()
 
 
+async def _cli_sync(home: Path, result: LoadResult) -> dict[str, Any]:
+    """``pdsearch sync`` in its own process, next to the serving one (as cron would run it)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PDSEARCH_")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pdsearch", "sync", "load", "--data-dir", str(home), "--json",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), LAST_SYNC_SECONDS)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return {"status": "still running after 120 s", "counts": {}}
+    problems = err.decode(errors="replace")
+    if LOCKED in problems or "Traceback" in problems:
+        result.locked += problems.count(LOCKED)
+        result.service_log_problems.append("pdsearch sync: " + problems[-300:])
+    try:
+        job: dict[str, Any] = json.loads(out)
+    except ValueError:
+        return {"status": f"exit {proc.returncode}", "counts": {}}
+    return job
+
+
 async def _sync_driver(
     http: httpx.AsyncClient, account: Account, connector_id: str, deadline: float,
-    result: LoadResult,
+    result: LoadResult, cli_home: Path | None = None,
 ) -> None:
     loop = asyncio.get_running_loop()
     round_no = 0
@@ -323,6 +349,10 @@ async def _sync_driver(
         round_no += 1
         # Renaming in a worker thread keeps the clients' event loop (and so the timing) honest.
         await asyncio.to_thread(rename_everything, account, round_no)
+        if cli_home is not None:
+            job = await _cli_sync(cli_home, result)
+            _count_sync(result, job)
+            continue
         answer = await http.post(f"/api/v1/connectors/{connector_id}/sync")
         if answer.status_code != 202:
             result.sync_statuses[f"http {answer.status_code}"] = (
@@ -340,15 +370,20 @@ async def _sync_driver(
                 job = {"status": "still running after 120 s", "counts": {}}
                 break
             await asyncio.sleep(0.1)
-        result.syncs += 1
-        result.sync_statuses[job["status"]] = result.sync_statuses.get(job["status"], 0) + 1
-        counts = job.get("counts") or {}
-        result.documents_written += int(counts.get("added", 0)) + int(counts.get("updated", 0))
+        _count_sync(result, job)
+
+
+def _count_sync(result: LoadResult, job: dict[str, Any]) -> None:
+    result.syncs += 1
+    result.sync_statuses[job["status"]] = result.sync_statuses.get(job["status"], 0) + 1
+    counts = job.get("counts") or {}
+    result.documents_written += int(counts.get("added", 0)) + int(counts.get("updated", 0))
 
 
 async def _drive(
     base_url: str, account: Account, connector_id: str, clients: int, seconds: float,
     max_requests: int, seed: int, result: LoadResult, with_sync: bool = True,
+    cli_home: Path | None = None,
 ) -> None:
     users, words = search_users(account), query_words(account)
     latencies: list[float] = []
@@ -360,7 +395,7 @@ async def _drive(
         deadline = loop.time() + seconds
         started = time.perf_counter()
         driver = asyncio.create_task(
-            _sync_driver(http, account, connector_id, deadline, result) if with_sync
+            _sync_driver(http, account, connector_id, deadline, result, cli_home) if with_sync
             else asyncio.sleep(0)
         )
         await asyncio.gather(*(
@@ -390,10 +425,13 @@ def run_load(
     max_requests: int = 1_000_000,
     home: Path | None = None,
     with_sync: bool = True,
+    writer: str = "service",
 ) -> LoadResult:
     """One load run; see the module docstring. ``home`` keeps the data directory (else a
-    temporary one, removed afterwards)."""
-    result = LoadResult(clients=clients, seconds=seconds, scale=scale, with_sync=with_sync)
+    temporary one, removed afterwards). ``writer`` "cli" runs each sync as ``pdsearch sync`` in
+    its own process instead of asking the service, so two processes share the SQLite files."""
+    result = LoadResult(clients=clients, seconds=seconds, scale=scale, with_sync=with_sync,
+                        writer=writer)
     config = SimulatorConfig.for_scale(scale, api_key=API_KEY, rate_limit=0, seed=seed)
     with tempfile.TemporaryDirectory(prefix="pdsearch-load-") as tmp, \
             SimulatorServer(config) as sim:
@@ -409,7 +447,8 @@ def run_load(
                 raise RuntimeError(f"the first sync failed: {first.error}")
         with ServiceProcess(data, Path(tmp) / "service.log") as service:
             asyncio.run(_drive(service.base_url, sim.account, connector.id, clients, seconds,
-                               max_requests, seed, result, with_sync))
+                               max_requests, seed, result, with_sync,
+                               data if writer == "cli" else None))
             log = service.log()
         for line in log.splitlines():
             if LOCKED in line or "Traceback" in line or " 500 " in line:
@@ -422,7 +461,7 @@ def render(result: LoadResult) -> str:
     statuses = ", ".join(f"{n} {s}" for s, n in sorted(result.sync_statuses.items())) or "none"
     lines = [
         f"load: {result.clients} clients for {result.seconds:g} s, {result.scale} account, "
-        + ("full syncs writing" if result.with_sync else "no sync"),
+        + (f"full syncs writing ({result.writer})" if result.with_sync else "no sync"),
         f"  searches       {result.requests} ({result.per_second}/s)",
         f"  errors         {result.errors}",
         f'  "{LOCKED}"  {result.locked}',
@@ -446,13 +485,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", default="medium", choices=["tiny", "small", "medium", "large"])
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--json", type=Path, default=None, help="Also write the figures here.")
+    parser.add_argument("--writer", choices=["service", "cli"], default="service",
+                        help="Who syncs: the service (POST .../sync) or 'pdsearch sync' in its "
+                        "own process next to it.")
     parser.add_argument("--without-sync", action="store_true",
                         help="Searches alone, for comparison (no sync writes during the run).")
     args = parser.parse_args(argv)
     if not 1 <= args.clients <= 500 or not 0 < args.seconds <= 600:
         parser.error("--clients must be 1..500 and --seconds 0..600")
     result = run_load(args.clients, args.seconds, scale=args.scale, seed=args.seed,
-                      with_sync=not args.without_sync)
+                      with_sync=not args.without_sync, writer=args.writer)
     print(render(result))
     if args.json is not None:
         args.json.write_text(json.dumps(result.as_dict(), indent=2) + "\n")
