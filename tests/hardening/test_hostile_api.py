@@ -86,6 +86,8 @@ HOSTILE_QUERIES: tuple[dict[str, Any], ...] = (
     {"q": '"NEAR(* OR sys_racl:*', "user": "\x00"},
     {"q": "\x00\x1b[31m\u202e", "user": "a" * 5000},
     {"next": "//evil.example/x", "oauth": "<script>alert(1)</script>"},
+    {"q": "<script>alert(1)</script>", "user": "<script>alert(1)</script>@x.example",
+     "entity": "<script>alert(1)</script>"},
     {"code": "x" * 600, "state": "\x00", "error": "access_denied", "ticket": "1.2.3"},
     {"unknown_field": "x", "include[]": "everything"},
 )
@@ -302,6 +304,8 @@ async def attack(
     api = url.startswith(("/api/", "/oauth/", "/ui/api/"))
     if api and resp.status_code >= 400 and not has_error_shape(resp):
         problems.append(f"not the error shape: {resp.text[:200]}")
+    if "<script>alert(1)" in resp.text:  # pages escape what they echo (the CSP is a backstop)
+        problems.append("hostile input reflected unescaped")
     if took > 10:
         problems.append(f"took {took:.1f}s")
     if resp.status_code >= 400 or (allow is not None and not allow(resp)):
