@@ -32,7 +32,7 @@ def rotation_words(seconds: int) -> str:
     for unit, unit_seconds in (("week", _WEEK), ("day", _DAY), ("hour", 3600), ("minute", 60)):
         if seconds % unit_seconds == 0:
             return _every(seconds // unit_seconds, unit)
-    return f"every {seconds} seconds"
+    return _every(seconds, "second")
 
 
 def _every(n: int, unit: str) -> str:
