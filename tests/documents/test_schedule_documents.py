@@ -152,7 +152,7 @@ def test_policies_using_the_schedule_and_their_total_levels() -> None:
     ("seconds", "words"),
     [(DAY, "daily"), (WEEK, "weekly"), (12 * HOUR, "every 12 hours"), (2 * WEEK, "every 2 weeks"),
      (3 * DAY, "every 3 days"), (HOUR, "hourly"), (36 * HOUR, "every 36 hours"),
-     (90 * 60, "every 90 minutes"), (45, "every 45 seconds")],
+     (90 * 60, "every 90 minutes"), (45, "every 45 seconds"), (1, "every second")],
 )
 def test_rotation_lengths_in_words(seconds: int, words: str) -> None:
     assert rotation_words(seconds) == words
