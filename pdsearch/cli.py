@@ -149,6 +149,10 @@ def simulate(
         bad(f"--oauth-user-id {oauth_user_id} is not a user of the account")
     abilities = None
     if without_ability:
+        unknown = sorted(set(without_ability) - set(account.abilities))
+        if unknown:
+            bad(f"--without-ability: {', '.join(unknown)} is not an ability of the account "
+                f"(it has: {', '.join(sorted(account.abilities))})")
         abilities = set(account.abilities) - set(without_ability)
     if save is not None and save.is_file() and not _is_account_file(save):
         bad(f"--save: {save} exists and is not an account file; it would be overwritten. "

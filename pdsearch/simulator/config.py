@@ -85,6 +85,12 @@ class SimulatorConfig:
             problems.append("--users must be at least 1 (the account needs an owner)")
         if not 0 <= self.port <= 65535:
             problems.append("--port must be between 0 and 65535")
+        if not self.host.strip():
+            # An empty host makes uvicorn listen on every interface: a test PagerDuty with a
+            # known key should be reachable only where it was asked to be.
+            problems.append("--host must name an address, e.g. 127.0.0.1")
+        if self.api_key is not None and not self.api_key.strip():
+            problems.append("--api-key must not be empty (leave it out to get a generated key)")
         if self.region not in ("us", "eu"):
             problems.append("--region must be us or eu")
         if not self.subdomain or not all(c.isalnum() or c == "-" for c in self.subdomain):

@@ -121,3 +121,20 @@ def test_an_unreadable_load_file_is_exit_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["simulate", "--load", str(broken)])
     assert result.exit_code == 2
     assert "not valid JSON" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--host", ""], "--host must name an address"),
+        (["--api-key", " "], "--api-key must not be empty"),
+        (["--without-ability", "flying"], "flying is not an ability"),
+    ],
+)
+def test_empty_host_blank_key_and_unknown_ability_are_refused(
+    args: list[str], message: str
+) -> None:
+    result = CliRunner().invoke(app, ["simulate", "--scale", "tiny", *args])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
