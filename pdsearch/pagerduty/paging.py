@@ -1,9 +1,14 @@
 """Reading whole listings: offset paging past PagerDuty's 10,000 cap, and cursor paging.
 
 Offset paging asks for 100 at a time, follows ``more``, and moves the offset by what actually
-arrived. PagerDuty refuses ``offset + limit > 10,000``, so a bigger listing cannot be read in one
-go. The first page asks for ``total``; when it is over the cap (or the cap is reached anyway) the
-listing is **split** into filtered pieces that are each small enough, and read piece by piece:
+arrived. The first page asks for ``total``: when it comes, the other pages' offsets are known, so
+they are all requested at once (the session keeps at most its concurrency cap in flight, within
+the rate limit) and yielded as they arrive. Pages read side by side are no snapshot, so the
+distinct objects are counted against ``total``: fewer means the listing changed meanwhile and is
+read again page by page (``_changed``). PagerDuty refuses ``offset + limit > 10,000``, so a
+bigger listing cannot be read in one go: when ``total`` is over the cap (or the cap is reached
+anyway) the listing is **split** into filtered pieces that are each small enough, and read
+piece by piece (each piece's own pages side by side, as above):
 
 1. by ``team_ids[]`` (listings that take it, when the account has the ``teams`` ability): most
    objects are in one team or two, so little is read twice;
@@ -84,6 +89,7 @@ class _Piece:
     capped: bool = False
     next_chars: set[str] = field(default_factory=set)
     whole_depth: int = 0  # how many queries matching everything led here
+    ids: set[str] = field(default_factory=set)  # distinct objects its pages held
 
     def filters(self) -> dict[str, str | list[str]]:
         found: dict[str, str | list[str]] = {}
@@ -182,8 +188,12 @@ class OffsetReader:
                 path=self.listing.path,
             )
         piece.offset += len(items)  # by what arrived, not by what was asked for
-        self._observe(piece, items)
+        self._record(piece, items)
         return items
+
+    def _record(self, piece: _Piece, items: list[dict[str, Any]]) -> None:
+        piece.ids.update(i for i in map(self.listing.id_of, items) if i is not None)
+        self._observe(piece, items)
 
     def _observe(self, piece: _Piece, items: Iterable[dict[str, Any]]) -> None:
         query = piece.query.lower()
@@ -242,22 +252,86 @@ class OffsetReader:
             return None
         return [_Piece(query=piece.query, team=t) for t in teams]
 
-    async def _finish(self, piece: _Piece) -> AsyncIterator[dict[str, Any]]:
+    async def _finish(self, piece: _Piece) -> AsyncIterator[list[dict[str, Any]]]:
         """Read the rest of a started piece, splitting it when it is over the cap."""
-        while not piece.done:
-            for raw in self._fresh(await self._page(piece)):
-                yield raw
+        async for items in self._rest_pages(piece):
+            yield list(self._fresh(items))
         if piece.capped:
-            async for raw in self._split(piece):
-                yield raw
+            async for page in self._split(piece):
+                yield page
+
+    async def _rest_pages(self, piece: _Piece) -> AsyncIterator[list[dict[str, Any]]]:
+        """The rest of a started piece's pages: concurrently once their offsets are known."""
+        if not piece.done and piece.total is not None and piece.offset > 0:
+            async for items in self._known_pages(piece):
+                yield items
+            while not piece.done:  # objects added meanwhile: one page after another
+                yield await self._page(piece)
+            if self._changed(piece):
+                log.info(
+                    "%s: the %s changed while they were read; reading them again page by page",
+                    self.listing.path,
+                    piece.describe(self.listing.noun),
+                )
+                piece.offset, piece.more = 0, True
+        while not piece.done:
+            yield await self._page(piece)
+
+    async def _known_pages(self, piece: _Piece) -> AsyncIterator[list[dict[str, Any]]]:
+        """Every page up to the piece's ``total``, requested at once (the session caps how many
+        are in flight), yielded as they arrive.
+
+        The first page's size is the step (PagerDuty may serve fewer than asked). Afterwards the
+        piece stands where a page-by-page read would: at the last page's end, following its
+        ``more``.
+        """
+        assert piece.total is not None
+        step = piece.offset
+        offsets = list(range(step, min(piece.total, self.listing.cap), step))
+        if not offsets:
+            return
+        filters = piece.filters()
+
+        async def one(offset: int) -> tuple[int, list[dict[str, Any]], bool]:
+            limit = min(step, self.listing.cap - offset)
+            items, more, _ = await fetch_page(
+                self.session, self.listing, filters, offset, limit, False
+            )
+            return offset, items, more
+
+        tasks = [asyncio.ensure_future(one(offset)) for offset in offsets]
+        try:
+            for next_done in asyncio.as_completed(tasks):
+                offset, items, more = await next_done
+                if offset == offsets[-1]:
+                    piece.offset, piece.more = offset + len(items), more
+                self._record(piece, items)
+                yield items
+        finally:  # a failure (or a consumer that stops) leaves no request behind
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _changed(self, piece: _Piece) -> bool:
+        """Whether objects of a piece read by known offsets may have been missed.
+
+        Pages read side by side are no snapshot: an object deleted meanwhile shifts the later
+        pages back, and the object at a page's edge then falls between two of them. Fewer
+        distinct objects than ``total`` said tells it (an object deleted is not told from one
+        missed, so both mean a second read). Objects added only shift pages forward: they give
+        duplicates, which are dropped, and ``more`` on the last page, which is followed; one
+        added before a page already read is missed, as it would be by a page-by-page read.
+        """
+        assert piece.total is not None
+        return len(piece.ids) < min(piece.total, self.listing.cap)
 
     async def _rest(self, piece: _Piece) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
-        while not piece.done:
-            items.extend(await self._page(piece))
+        async for page in self._rest_pages(piece):
+            items.extend(page)
         return items
 
-    async def _finish_all(self, pieces: list[_Piece]) -> AsyncIterator[dict[str, Any]]:
+    async def _finish_all(self, pieces: list[_Piece]) -> AsyncIterator[list[dict[str, Any]]]:
         """The remaining pages of every piece that fits under the cap, concurrently."""
         todo = [p for p in pieces if not p.done]
         if not todo:
@@ -268,10 +342,9 @@ class OffsetReader:
         except BaseExceptionGroup as failed:
             raise failed.exceptions[0] from None
         for task in tasks:
-            for raw in self._fresh(task.result()):
-                yield raw
+            yield list(self._fresh(task.result()))
 
-    async def _start(self, pieces: list[_Piece]) -> AsyncIterator[dict[str, Any]]:
+    async def _start(self, pieces: list[_Piece]) -> AsyncIterator[list[dict[str, Any]]]:
         """The first page of every piece, fetched concurrently (the session caps how many)."""
         self.pieces += len(pieces)
         if self.pieces > MAX_PIECES:
@@ -288,10 +361,9 @@ class OffsetReader:
                 raise failed.exceptions[0] from None  # callers expect the PagerDutyError itself
             pages = [task.result() for task in tasks]
         for items in pages:
-            for raw in self._fresh(items):
-                yield raw
+            yield list(self._fresh(items))
 
-    async def _split(self, piece: _Piece) -> AsyncIterator[dict[str, Any]]:
+    async def _split(self, piece: _Piece) -> AsyncIterator[list[dict[str, Any]]]:
         """Read a capped piece through filtered pieces that together cover it.
 
         Teams first (each object is usually in one team, so little is read twice), then name
@@ -316,13 +388,13 @@ class OffsetReader:
                 len(children),
                 "team" if strategy == "teams" else "name",
             )
-            async for raw in self._start(children):
-                yield raw
+            async for page in self._start(children):
+                yield page
             if strategy == "teams":
                 # Team pieces are read whole anyway (what they hold cannot be counted locally),
                 # so read them concurrently; the session caps requests in flight.
-                async for raw in self._finish_all(children):
-                    yield raw
+                async for page in self._finish_all(children):
+                    yield page
             whole = [c for c in children if c.total is not None and c.total == piece.total]
             cap = self.listing.cap
             parts = sorted((c for c in children if c not in whole), key=lambda c: -(c.total or cap))
@@ -335,8 +407,8 @@ class OffsetReader:
                     continue  # everything it holds was read through other pieces
                 if child in whole:
                     child.whole_depth = piece.whole_depth + 1
-                async for raw in self._finish(child):
-                    yield raw
+                async for page in self._finish(child):
+                    yield page
             if self._covered(piece):
                 return
         if not tried:
@@ -362,11 +434,17 @@ class OffsetReader:
         )
 
     async def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
+        async for page in self.pages():
+            for raw in page:
+                yield raw
+
+    async def pages(self) -> AsyncIterator[list[dict[str, Any]]]:
+        """The listing page by page, each page's objects not yielded before (by id)."""
         root = _Piece()
-        async for raw in self._start([root]):
-            yield raw
-        async for raw in self._finish(root):
-            yield raw
+        async for page in self._start([root]):
+            yield page
+        async for page in self._finish(root):
+            yield page
         if not root.capped:
             return
         expected = root.total
