@@ -70,8 +70,9 @@ Errors: ``StoreError`` > ``NotFoundError``, ``ConflictError``, ``InvalidValueErr
 ValueError). Messages are fit to show a person and never contain a secret.
 """
 
+from pdsearch.permissions import normalize_email
 from pdsearch.store.core import Store
-from pdsearch.store.entities import EntityLike, normalize_email
+from pdsearch.store.entities import EntityLike
 from pdsearch.store.errors import ConflictError, InvalidValueError, NotFoundError, StoreError
 from pdsearch.store.jobs import INTERRUPTED_ERROR, heartbeat
 from pdsearch.store.records import (

@@ -14,11 +14,14 @@ import sqlite3
 from collections.abc import Collection, Iterable
 from typing import Final, Protocol
 
+from pdsearch.permissions import normalize_email
 from pdsearch.store.db import StoreBase
 from pdsearch.store.errors import InvalidValueError, NotFoundError
 from pdsearch.store.records import EntityRecord
 
-_EMAIL: Final = re.compile(r"^[^@\s]+@[^@\s]+$")
+# Loose on purpose (PagerDuty decides what an address is), but strict enough that a URL or
+# "user:password@host" is not taken for one: RFC 5322 atext before the @, a host name after.
+_EMAIL: Final = re.compile(r"^[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(\.[\w-]+)*$")
 MAX_EMAIL_LENGTH: Final = 320
 
 
@@ -33,10 +36,6 @@ class EntityLike(Protocol):
     def type(self) -> str: ...
     @property
     def members(self) -> Collection[str]: ...
-
-
-def normalize_email(email: str) -> str:
-    return email.strip().lower()
 
 
 def _checked_emails(emails: Iterable[str]) -> list[str]:

@@ -121,7 +121,8 @@ def test_entities_across_connectors(store: Store, connector: Connector) -> None:
 
 def test_bad_member_input(store: Store, connector: Connector) -> None:
     derive(store, connector, {"PT1": set()}, set())
-    for bad in (["not-an-email"], ["a b@x.io"], [""], "a@x.io"):
+    for bad in (["not-an-email"], ["a b@x.io"], [""], "a@x.io",
+                ["https://user:secret@api.pagerduty.com"], ["a@x.io/path"]):
         with pytest.raises(InvalidValueError):
             store.add_manual_members(connector.id, "PT1", bad)
     with pytest.raises(NotFoundError):
