@@ -309,7 +309,8 @@ def test_service_started_during_a_cli_sync_leaves_it_alone(
                 job = _latest_job(settings, connector_id)
             except (sqlite3.Error, IndexError, StoreError):
                 job = None
-            if job is not None and job.progress.get("phase") in ("policies", "schedules"):
+            live = ("policies", "schedules", "indexing")
+            if job is not None and job.progress.get("phase") in live:
                 break
             assert proc.poll() is None and time.monotonic() - started < 30, "no running sync"
             time.sleep(0.01)
