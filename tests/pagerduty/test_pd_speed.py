@@ -147,3 +147,19 @@ async def test_binding_budget_is_never_exceeded_and_waits_only_for_the_reset() -
     needed = math.ceil(len(statuses) / (budget - DEFAULT_RESERVE))
     assert len(windows) == needed
     assert sim.clock.now <= (needed - 1) * 60 + 2
+
+
+async def test_subdomain_comes_from_listed_objects_without_probes() -> None:
+    sim = make_sim()
+    async with client(sim) as pd:
+        teams = [t async for t in pd.teams()]
+        made = pd.requests_made
+        assert await pd.subdomain() == sim.subdomain
+        assert pd.requests_made == made  # nothing asked for it
+    assert teams
+    paths = {httpx.URL(u).path for u in sim.urls}
+    assert paths == {"/teams"}  # no /users/me, /abilities or /users?limit=1
+    fresh = make_sim()
+    async with client(fresh) as pd:
+        assert await pd.subdomain() == fresh.subdomain
+        assert pd.requests_made == 1  # nothing read yet: one object listed for it
