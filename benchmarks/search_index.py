@@ -27,6 +27,9 @@ read the ratios more than the absolute times), p50 per search:
     admin       database (2,495)      7.7 ms    37 ms       (seconds)
     admin       payments (25,009)     60 ms     55 ms       (seconds)
 
+(Measured with the user's words under a ``{title content}`` column filter in every form;
+index schema 3 dropped it, which makes ranking cheaper in all three: docs/BENCHMARKS.md.)
+
 The token form is never meaningfully slower and is up to 12x faster when few documents are
 visible, so ``SqliteIndex`` uses it; ``tests/index/test_index_sqlite.py`` pins its plan.
 """
@@ -130,7 +133,7 @@ def rowid_in_search(db: sqlite3.Connection, plus: bool) -> Callable[[str, set[st
     def search(query: str, entities: set[str]) -> int:
         user = to_fts(query)
         assert user is not None
-        match = "{title content} : (" + user + ")"
+        match = "(" + user + ")"  # as the token form's user part (no column filter)
         ents = sorted(entities)
         fmt = {"plus": "+" if plus else "", "qs": ", ".join("?" * len(ents))}
         total = int(db.execute(_COUNT_ROWID_IN.format(**fmt), (match, *ents)).fetchone()[0])
