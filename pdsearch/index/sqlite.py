@@ -87,7 +87,7 @@ CREATE INDEX docs_type ON docs (type);
 # length, so 'rot*' reads one list instead of merging every term starting with "rot" (2.5x
 # faster at 100,000 documents); 4 characters and more never used one. The 2-character index
 # cost as much to write as the 3-character one and served only 'pa*'-like queries, which now
-# merge their terms (about 5x slower, tens of ms at 100,000 documents): a trade for indexing
+# merge their terms (4-5x slower, 60-130 ms at 100,000 documents): a trade for indexing
 # throughput (docs/BENCHMARKS.md).
 _SCHEMA_FTS = """
 CREATE VIRTUAL TABLE docs_fts USING fts5(
@@ -519,7 +519,7 @@ def _restricted(user: str, acl: str) -> str:
 
     The user's part carries no column filter: with one, FTS5 reads every position list of each
     phrase when ``bm25`` counts the documents holding it (across the whole index, once per
-    search), which made ranking 1.5–3× slower at 100,000 documents. Without it a term could only
+    search), which made ranking up to 2.3× slower at 100,000 documents. Without it a term could only
     also match the ``acl`` column, whose tokens are 41-character hashes; a user typing one still
     sees only documents the access filter (which keeps its column filter) admits.
     """
