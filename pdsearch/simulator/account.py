@@ -26,23 +26,13 @@ from typing import Any
 from pdsearch.simulator.account_writes import AccountWrites, Actor, AuditTrail
 from pdsearch.simulator.errors import AccountError, NotFound
 from pdsearch.simulator.generator import IdMaker
+from pdsearch.simulator.validation import TEAM_ROLES, USER_ROLES
 
 JSON = dict[str, Any]
 
-__all__ = ["Account", "AccountError", "Actor", "AuditTrail", "NotFound"]
+__all__ = ["TEAM_ROLES", "USER_ROLES", "Account", "AccountError", "Actor", "AuditTrail", "NotFound"]
 
 KINDS = ("users", "teams", "schedules", "schedules_v3", "escalation_policies", "services")
-TEAM_ROLES = ("observer", "responder", "manager")
-USER_ROLES = (
-    "admin",
-    "limited_user",
-    "observer",
-    "owner",
-    "read_only_user",
-    "restricted_access",
-    "read_only_limited_user",
-    "user",
-)
 DEFAULT_ABILITIES = (
     "teams",
     "read_only_users",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from pdsearch.simulator import names
+from pdsearch.simulator.validation import TEAM_ROLES
 
 if TYPE_CHECKING:
     from pdsearch.simulator.account import Account
@@ -214,7 +215,7 @@ class _Generator:
             r = rng.random()
             count = 0 if r < 0.08 else 1 if r < 0.78 else 2 if r < 0.95 else 3
             for team_id in rng.sample(team_ids, min(count, len(team_ids))):
-                members[team_id][user_id] = rng.choices(TEAM_ROLES_W, weights=(10, 75, 15))[0]
+                members[team_id][user_id] = rng.choices(TEAM_ROLES, weights=(10, 75, 15))[0]
         # Every team has at least two members and a manager.
         for team_id in team_ids:
             team_members = members[team_id]
@@ -525,4 +526,3 @@ class _Generator:
 
 
 NOT_ON_CALL = ("observer", "read_only_user", "read_only_limited_user")
-TEAM_ROLES_W = ("observer", "responder", "manager")

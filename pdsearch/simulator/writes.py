@@ -12,8 +12,7 @@ from typing import Any
 from pdsearch.simulator.account_writes import Actor
 from pdsearch.simulator.api import ApiError, Call, Reply, invalid
 from pdsearch.simulator.reads import open_ended, require_ability
-
-TEAM_ROLES = ("observer", "responder", "manager")
+from pdsearch.simulator.validation import TEAM_ROLES
 
 
 async def _envelope(call: Call, key: str) -> dict[str, Any]:
