@@ -69,13 +69,14 @@ def _parse_expiry(value: str | None) -> float | None:
     return parsed.timestamp()
 
 
-def _token_fields(token: OAuthToken) -> dict[str, str | None]:
+def token_fields(token: OAuthToken) -> dict[str, str | None]:
+    """The stored credential fields of an OAuth token (refreshed or newly exchanged)."""
     expires: Any = token.expires_at
     if isinstance(expires, datetime):
         expires = expires.timestamp()
     return {
         "access_token": token.access_token,
-        "refresh_token": token.refresh_token,
+        "refresh_token": token.refresh_token or None,
         "expires_at": None if expires is None else str(expires),
         "scope": token.scope or None,
     }
@@ -121,7 +122,7 @@ def client_for(
         connector_id = connector.id
 
         def persist(new_token: OAuthToken) -> None:
-            store.update_credentials(connector_id, **_token_fields(new_token))
+            store.update_credentials(connector_id, **token_fields(new_token))
             log.info("stored a refreshed OAuth token for connector %s", connector_id)
 
         auth = OAuthAuth(

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import html
 import logging
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -25,9 +24,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.security import HTTPAuthorizationCredentials
 
 from pdsearch.pagerduty.errors import OAuthError, PagerDutyError
-from pdsearch.pagerduty.oauth import OAuthToken, authorization_request, exchange_code
+from pdsearch.pagerduty.oauth import authorization_request, exchange_code
 from pdsearch.store import Connector, NotFoundError
-from pdsearch.sync.connection import ConnectorError, check_connection
+from pdsearch.sync.connection import ConnectorError, check_connection, token_fields
 from pdsearch.web.api.common import conflict, connect_error, find_connector, redirect_uri
 from pdsearch.web.deps import Services, ServicesDep, bearer_scheme, token_matches
 from pdsearch.web.errors import ApiError, route_exists
@@ -197,18 +196,6 @@ def _connector_page(request: Request, connector_id: str) -> str | None:
     return path if route_exists(request, "GET", path) else None
 
 
-def _token_fields(token: OAuthToken) -> dict[str, str | None]:
-    expires: Any = token.expires_at
-    if isinstance(expires, datetime):
-        expires = expires.timestamp()
-    return {
-        "access_token": token.access_token,
-        "refresh_token": token.refresh_token or None,
-        "expires_at": None if expires is None else str(expires),
-        "scope": token.scope or None,
-    }
-
-
 @callback_router.get(
     "/oauth/callback",
     responses={
@@ -276,7 +263,7 @@ async def callback(
         refused = isinstance(exc, OAuthError) or 400 <= (exc.status_code or 0) < 500
         return _failure(request, 400 if refused else 502, "oauth_failed", message)
 
-    store.update_credentials(connector_id, **_token_fields(token))
+    store.update_credentials(connector_id, **token_fields(token))
     log.info("stored OAuth tokens for connector %s", connector_id)
     connector = store.get_connector(connector_id)
     try:
