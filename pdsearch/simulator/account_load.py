@@ -8,8 +8,10 @@ have built. A problem raises ``AccountError`` naming the list, the position and 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pdsearch.simulator import validation
@@ -22,6 +24,16 @@ if TYPE_CHECKING:
 JSON = dict[str, Any]
 
 _LISTS = ("users", "teams", "memberships", "schedules", "escalation_policies", "services")
+
+
+def is_account_file(path: Path) -> bool:
+    """True for a file ``Account.save`` wrote (JSON with the account's keys): ``--save`` may
+    overwrite it, but not some other file given by mistake."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and {"subdomain", "users", "teams"} <= data.keys()
 
 
 def _items(data: JSON, name: str, required: bool) -> list[Any]:

@@ -14,6 +14,7 @@ import logging
 import socket
 import threading
 from types import TracebackType
+from typing import Any
 
 import uvicorn
 
@@ -71,6 +72,25 @@ class SimulatorServer:
     @property
     def oauth_base_url(self) -> str:
         return self.base_url
+
+    def ready_info(self) -> dict[str, Any]:
+        """Where to reach the running server and how to authenticate: ``pdsearch simulate``'s
+        ready line. The OAuth part is there only when an OAuth client is configured."""
+        info: dict[str, Any] = {
+            "base_url": self.base_url,
+            "api_key": self.api_key,
+            "subdomain": self.account.subdomain,
+            "region": self.account.region,
+        }
+        if self.config.oauth_client_id is not None:
+            info["oauth"] = {
+                "client_id": self.config.oauth_client_id,
+                "oauth_base_url": self.oauth_base_url,
+                "authorize_url": self.oauth_base_url + "/oauth/authorize",
+                "token_url": self.oauth_base_url + "/oauth/token",
+                "token_ttl": self.config.token_ttl,
+            }
+        return info
 
     def start(self) -> SimulatorServer:
         """Bind, start serving in a thread, and return once requests are answered."""
