@@ -436,3 +436,17 @@ class PagerDutyClient:
             return False
         return True
 
+    async def escalation_policy_exists(self, policy_id: str) -> bool:
+        """True while PagerDuty still has this escalation policy (one GET by id)."""
+        return await self.exists(f"/escalation_policies/{quote(policy_id, safe='')}")
+
+    async def schedule_exists(self, schedule_id: str) -> bool:
+        """True while PagerDuty still has this schedule, layer-based or shift-based."""
+        quoted = quote(schedule_id, safe="")
+        if await self.exists(f"/schedules/{quoted}"):
+            return True
+        try:  # not layer-based (any more): shift-based, or gone
+            return await self.exists(f"/v3/schedules/{quoted}")
+        except BadRequestError:  # PagerDuty's answer there for a layer-based id
+            return False
+

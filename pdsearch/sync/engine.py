@@ -27,14 +27,12 @@ import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
-from urllib.parse import quote
 
 from pdsearch.documents import MappingError, build_context, policy_document, schedule_document
 from pdsearch.index.base import Document, SearchIndex
 from pdsearch.pagerduty.client import PagerDutyClient
 from pdsearch.pagerduty.errors import (
     AbilityError,
-    BadRequestError,
     NotFoundError,
     PagerDutyError,
 )
@@ -465,16 +463,10 @@ async def _keep_what_still_exists(
 
 async def _still_exists(client: PagerDutyClient, doc_id: str) -> bool:
     kind, _, object_id = doc_id.partition(":")
-    quoted = quote(object_id, safe="")
     if kind == "escalation_policy":
-        return await client.exists(f"/escalation_policies/{quoted}")
+        return await client.escalation_policy_exists(object_id)
     if kind == "schedule":
-        if await client.exists(f"/schedules/{quoted}"):
-            return True
-        try:  # not layer-based (any more): shift-based, or gone
-            return await client.exists(f"/v3/schedules/{quoted}")
-        except BadRequestError:  # PagerDuty's answer for a layer-based id there
-            return False
+        return await client.schedule_exists(object_id)
     return False  # no kind pdsearch makes
 
 
