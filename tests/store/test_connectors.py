@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,25 +16,6 @@ from pdsearch.store import (
     Store,
     StoreError,
 )
-
-
-@pytest.fixture
-def secret_key() -> bytes:
-    return Fernet.generate_key()
-
-
-@pytest.fixture
-def store(tmp_path: Path, secret_key: bytes) -> Iterator[Store]:
-    # A real SQLite file per test. (Fixtures live here, not in a conftest.py: other test
-    # directories import helpers with ``from conftest import``, which a second conftest breaks.)
-    with Store(tmp_path / "state.db", secret_key) as s:
-        yield s
-
-
-@pytest.fixture
-def connector(store: Store) -> Connector:
-    return store.create_connector("Acme", "api_key", "us", {"api_key": "u+sEcReT-KeY-123"})
-
 
 SECRET = "u+sEcReT-KeY-123"
 

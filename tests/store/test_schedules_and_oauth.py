@@ -1,31 +1,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
 
 from pdsearch.store import Connector, NotFoundError, Store
-
-
-@pytest.fixture
-def secret_key() -> bytes:
-    return Fernet.generate_key()
-
-
-@pytest.fixture
-def store(tmp_path: Path, secret_key: bytes) -> Iterator[Store]:
-    # A real SQLite file per test. (Fixtures live here, not in a conftest.py: other test
-    # directories import helpers with ``from conftest import``, which a second conftest breaks.)
-    with Store(tmp_path / "state.db", secret_key) as s:
-        yield s
-
-
-@pytest.fixture
-def connector(store: Store) -> Connector:
-    return store.create_connector("Acme", "api_key", "us", {"api_key": "u+sEcReT-KeY-123"})
 
 
 def test_schedule_crud(store: Store, connector: Connector) -> None:
