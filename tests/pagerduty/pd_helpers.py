@@ -11,6 +11,7 @@ import httpx
 from pdsearch.simulator.account import Account
 from pdsearch.simulator.app import create_app
 from pdsearch.simulator.config import SimulatorConfig
+from pdsearch.simulator.server import build_account
 from pdsearch.simulator.state import Simulator
 
 API_KEY = "pd-client-test-key-0123456789"
@@ -88,15 +89,7 @@ def make_sim(
     settings.update(overrides)
     config = SimulatorConfig.for_scale("small", **settings)
     if account is None:
-        account = Account.generate(
-            config.seed,
-            config.teams,
-            config.users,
-            config.schedules,
-            config.policies,
-            subdomain=config.subdomain,
-            region=config.region,
-        )
+        account = build_account(config)
     app = create_app(account, config, abilities=abilities, slow_seconds=slow_seconds)
     simulator: Simulator = app.state.simulator
     clock = FakeClock()
