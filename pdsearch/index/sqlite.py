@@ -7,13 +7,23 @@ Layout (schema version ``SCHEMA_VERSION``, kept in ``PRAGMA user_version``):
   ``acl``, which holds one opaque token per ``sys_racl`` entity. BM25 weighs the title 10, the
   content 1, the kind 3 and ``acl`` 0, so the access filter never changes the ranking.
 
+Ranking: BM25 with the same weights, scored by ``ranking.rank_function`` from a snapshot of the
+index's document frequencies when few rows can match (see ``pdsearch/index/ranking.py``), else by
+FTS5's own ``bm25``. The snapshot belongs to one change ``generation`` (``meta``, raised by every
+write): an index of up to ``VOCABULARY_INLINE_ROWS`` documents re-reads it at the first search
+after a change; a larger one re-reads it in the background when it is older than
+``VOCABULARY_MAX_AGE`` seconds, and searches with the previous one meanwhile.
+
+The driver is APSW, not Python's ``sqlite3``: only APSW can register an FTS5 auxiliary function.
+It brings its own SQLite; the store keeps the standard library's (another file). Never open the
+index file with both in one process at once: two SQLite libraries don't see each other's POSIX
+locks.
+
 Access filtering happens inside the MATCH: the user's query (without a column filter, see
 ``_restricted``) is ANDed with ``acl : ("tok1" OR "tok2" ...)``. On 50,000 documents this was the
 fastest of the forms measured (``benchmarks/search_index.py``): FTS5 intersects the doclists
 itself, so ``total`` and every page count visible documents only and no row the user can't see
-is ever read. What remains costly is ranking: to weigh each phrase, ``bm25`` counts the
-documents holding it in the whole index, once per search, whoever searches; for words found in
-a quarter of 100,000 documents that walk is most of the search (docs/BENCHMARKS.md, notes).
+is ever read.
 
 Durability: ``synchronous = NORMAL`` in WAL mode. A crashed process loses nothing committed; an
 operating-system crash or power cut may lose the last transactions, which the next sync writes
@@ -32,30 +42,40 @@ import hashlib
 import html
 import json
 import logging
-import sqlite3
 import threading
 import time
 import weakref
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import apsw
+
+from pdsearch.index import ranking
 from pdsearch.index.base import Document, SearchHit, SearchIndex, SearchResults
-from pdsearch.index.query import ParsedQuery, parse_query
+from pdsearch.index.query import ParsedQuery, Term, parse_query
 
 log = logging.getLogger(__name__)
 
 # 1: title, content, acl. 2: adds kind. 3: prefix index for 3 characters only (was '2 3').
-# Each upgrade rebuilds the FTS table from docs.
-SCHEMA_VERSION = 3
+# 4: adds meta (the change generation). Upgrades from 1 and 2 rebuild the FTS table from docs.
+SCHEMA_VERSION = 4
 TITLE_WEIGHT = 10.0
 CONTENT_WEIGHT = 1.0
 KIND_WEIGHT = 3.0
 SNIPPET_TOKENS = 32
 MAX_LIMIT = 1000
 _KINDS_TTL = 60.0
+#: Up to this many documents the vocabulary snapshot is re-read at the first search after a
+#: change (about 20 ms at 10,000 documents); above it, in the background (0.2 s at 100,000).
+VOCABULARY_INLINE_ROWS = 10_000
+#: A large index's snapshot is re-read at most this often while writes go on.
+VOCABULARY_MAX_AGE = 30.0
+#: The FTS5 tokenizer and its arguments (the schema's, and ranking's term look-ups).
+TOKENIZER = ("unicode61", ("remove_diacritics", "2"))
 
 # Snippet markers: private-use characters that are removed from the indexed copy of the text,
 # so after HTML-escaping the snippet they can only be the hits FTS5 marked.
@@ -80,6 +100,13 @@ CREATE INDEX docs_title ON docs (title, id);
 CREATE INDEX docs_type ON docs (type);
 """
 
+# generation: raised by every write transaction, so a vocabulary snapshot knows it is stale.
+_SCHEMA_META = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('generation', 0);
+"""
+_GENERATION_SQL = "SELECT value FROM meta WHERE key = 'generation'"
+
 # ``kind`` is the document type in words ("escalation policy"), so "payments schedule" prefers
 # the schedule to the policy that merely names it. The weights in 'rank' are TITLE_WEIGHT,
 # CONTENT_WEIGHT, KIND_WEIGHT and 0 for acl.
@@ -89,6 +116,7 @@ CREATE INDEX docs_type ON docs (type);
 # cost as much to write as the 3-character one and served only 'pa*'-like queries, which now
 # merge their terms (4-5x slower, 60-130 ms at 100,000 documents): a trade for indexing
 # throughput (docs/BENCHMARKS.md).
+# The tokenize option spells out TOKENIZER (a test checks they agree).
 _SCHEMA_FTS = """
 CREATE VIRTUAL TABLE docs_fts USING fts5(
     title, content, kind, acl,
@@ -110,6 +138,11 @@ WHERE docs_fts MATCH ?
 ORDER BY docs_fts.rank
 LIMIT ? OFFSET ?
 """
+
+# The same with the rank function and its arguments given per statement (ranking.py).
+_SEARCH_SNAPSHOT_SQL = _SEARCH_SQL.replace(
+    "WHERE docs_fts MATCH ?", "WHERE docs_fts MATCH ? AND docs_fts.rank MATCH ?"
+)
 
 _COUNT_SQL = "SELECT count(*) FROM docs_fts WHERE docs_fts MATCH ?"
 
@@ -137,6 +170,10 @@ class IndexClosedError(SqliteIndexError):
 
 class IndexSchemaError(SqliteIndexError):
     """The index file has a schema this version of pdsearch can't use."""
+
+
+class IndexStorageError(SqliteIndexError):
+    """SQLite could not read or write the index file (locked past the timeout, disk full, ...)."""
 
 
 def entity_token(entity: str) -> str:
@@ -168,10 +205,6 @@ def _leading_words(content: str, words: int = SNIPPET_TOKENS) -> str:
     return html.escape(text + (" …" if len(parts) > words else ""), quote=True)
 
 
-class _Connection(sqlite3.Connection):
-    """A connection that can be held weakly, so a finished thread's connection is freed."""
-
-
 class SqliteIndex:
     """A ``SearchIndex`` in one SQLite file (see the module docstring).
 
@@ -186,80 +219,98 @@ class SqliteIndex:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._busy_timeout_ms = busy_timeout_ms
         self._local = threading.local()
-        self._conns: weakref.WeakSet[_Connection] = weakref.WeakSet()
+        self._conns: weakref.WeakSet[apsw.Connection] = weakref.WeakSet()
         self._conns_lock = threading.Lock()
         self._write_lock = threading.RLock()
         self._closed = False
         self._kinds_lock = threading.Lock()
         self._kinds_cache: tuple[float, set[str]] | None = None
+        self._vocabulary: ranking.Vocabulary | None = None
+        self._vocabulary_lock = threading.Lock()
+        self._vocabulary_reading = False
         try:
-            self._conn().execute("PRAGMA journal_mode = WAL")
-            self._migrate()
-        except sqlite3.OperationalError:
+            with _storage_errors(self.path):
+                self._conn().execute("PRAGMA journal_mode = WAL")
+                self._migrate()
+        except IndexStorageError as exc:
             self.close()
+            if isinstance(exc.__cause__, apsw.NotADBError | apsw.CorruptError):
+                raise SqliteIndexError(
+                    f"{self.path} is not a usable pdsearch search index ({exc.__cause__}). Move "
+                    "it away or delete it; the next sync rebuilds the index."
+                ) from exc.__cause__
             raise
-        except sqlite3.DatabaseError as exc:
-            self.close()
-            raise SqliteIndexError(
-                f"{self.path} is not a usable pdsearch search index ({exc}). Move it away or "
-                "delete it; the next sync rebuilds the index."
-            ) from exc
         except BaseException:
             self.close()
             raise
+        if self.count() > VOCABULARY_INLINE_ROWS:
+            # Read the first snapshot now, in the background, so the first searches of a large
+            # index don't wait for it (they rank with bm25 until it is there).
+            self._read_vocabulary_in_background()
 
     # -- connections and transactions -------------------------------------------------------
 
-    def _conn(self) -> _Connection:
+    def _open(self) -> apsw.Connection:
+        conn = apsw.Connection(str(self.path))
+        conn.set_busy_timeout(int(self._busy_timeout_ms))
+        # WAL makes NORMAL crash-safe; only the last commits before a power cut may be lost,
+        # and the next sync rewrites them.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.register_fts5_function(ranking.FUNCTION_NAME, ranking.rank_function)
+        return conn
+
+    def _conn(self) -> apsw.Connection:
         if self._closed:
             raise IndexClosedError(f"the search index {self.path} is closed")
-        conn: _Connection | None = getattr(self._local, "conn", None)
+        conn: apsw.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, factory=_Connection
-            )
-            conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
-            # WAL makes NORMAL crash-safe; only the last commits before a power cut may be lost,
-            # and the next sync rewrites them.
-            conn.execute("PRAGMA synchronous = NORMAL")
+            conn = self._open()
             self._local.conn = conn
+            # Kept beside the connection, not on it: the tokenizer refers to its connection, and
+            # that cycle would keep a finished thread's connection alive.
+            self._local.tokenize = ranking.tokenizer(conn, TOKENIZER[0], TOKENIZER[1])
             with self._conns_lock:
                 self._conns.add(conn)
         return conn
 
     @contextmanager
-    def _write(self) -> Iterator[_Connection]:
+    def _write(self) -> Iterator[apsw.Connection]:
         with self._write_lock:
             conn = self._conn()
             if conn.in_transaction:  # nested call from within a write on this thread
-                yield conn
+                with _storage_errors(self.path):
+                    yield conn
                 return
-            # IMMEDIATE takes the write lock up front, so busy_timeout applies instead of a
-            # deferred transaction failing at its first write.
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+            with _storage_errors(self.path):
+                # IMMEDIATE takes the write lock up front, so busy_timeout applies instead of a
+                # deferred transaction failing at its first write.
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("UPDATE meta SET value = value + 1 WHERE key = 'generation'")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
             self._kinds_cache = None
 
     @contextmanager
-    def _read(self) -> Iterator[_Connection]:
+    def _read(self) -> Iterator[apsw.Connection]:
         conn = self._conn()
         if conn.in_transaction:
-            yield conn
+            with _storage_errors(self.path):
+                yield conn
             return
-        conn.execute("BEGIN")
-        try:
-            yield conn
-        finally:
-            conn.execute("COMMIT")
+        with _storage_errors(self.path):
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                conn.execute("COMMIT")
 
     def _migrate(self) -> None:
         with self._write() as c:
-            version = c.execute("PRAGMA user_version").fetchone()[0]
+            version = int(_scalar(c, "PRAGMA user_version"))
             if version > SCHEMA_VERSION:
                 raise IndexSchemaError(
                     f"the search index {self.path} has schema version {version}, newer than this "
@@ -275,7 +326,7 @@ class SqliteIndex:
                     )
                 _run_script(c, _SCHEMA_DOCS)
                 _run_script(c, _SCHEMA_FTS)
-            elif version < SCHEMA_VERSION:
+            elif version < 3:
                 # The FTS table is derived from docs: rebuild it in the current layout.
                 c.execute("CREATE INDEX IF NOT EXISTS docs_type ON docs (type)")
                 c.execute("DROP TABLE IF EXISTS docs_fts")
@@ -284,6 +335,7 @@ class SqliteIndex:
                 rows = c.execute("SELECT rid, type, title, content, sys_racl FROM docs")
                 for rid, type_, title, content, racl in rows:
                     c.execute(_INSERT_FTS, _fts_row(rid, type_, title, content, json.loads(racl)))
+            _run_script(c, _SCHEMA_META)
             if version != SCHEMA_VERSION:
                 c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -310,7 +362,7 @@ class SqliteIndex:
 
     def journal_mode(self) -> str:
         with self._read() as conn:
-            return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
+            return str(_scalar(conn, "PRAGMA journal_mode"))
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -332,12 +384,12 @@ class SqliteIndex:
                     _text(doc.url), racl, doc.content_hash,
                 )
                 if row is None:
-                    cur = conn.execute(
+                    conn.execute(
                         "INSERT INTO docs (source, type, title, content, url, sys_racl, "
                         "content_hash, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                         (*values, doc.id),
                     )
-                    rid = cur.lastrowid
+                    rid = conn.last_insert_rowid()
                 else:
                     rid = row[0]
                     conn.execute("DELETE FROM docs_fts WHERE rowid = ?", (rid,))
@@ -346,7 +398,6 @@ class SqliteIndex:
                         "sys_racl = ?, content_hash = ? WHERE rid = ?",
                         (*values, rid),
                     )
-                assert rid is not None
                 row_values = _fts_row(rid, doc.type, doc.title, doc.content, doc.sys_racl)
                 conn.execute(_INSERT_FTS, row_values)
 
@@ -390,7 +441,7 @@ class SqliteIndex:
         skip, limit = max(0, skip), max(0, limit)
         where, args = ("WHERE source = ?", (source,)) if source is not None else ("", ())
         with self._read() as conn:
-            total = conn.execute(f"SELECT count(*) FROM docs {where}", args).fetchone()[0]  # noqa: S608
+            total = _scalar(conn, f"SELECT count(*) FROM docs {where}", args)  # noqa: S608
             rows = conn.execute(
                 f"SELECT {_DOC_COLUMNS} FROM docs {where} ORDER BY title, id LIMIT ? OFFSET ?",  # noqa: S608
                 (*args, limit, skip),
@@ -400,11 +451,8 @@ class SqliteIndex:
     def count(self, source: str | None = None) -> int:
         with self._read() as conn:
             if source is None:
-                row = conn.execute("SELECT count(*) FROM docs").fetchone()
-            else:
-                sql = "SELECT count(*) FROM docs WHERE source = ?"
-                row = conn.execute(sql, (source,)).fetchone()
-        return int(row[0])
+                return int(_scalar(conn, "SELECT count(*) FROM docs"))
+            return int(_scalar(conn, "SELECT count(*) FROM docs WHERE source = ?", (source,)))
 
     def search(
         self, query: str, entities: Collection[str], limit: int = 10, offset: int = 0
@@ -427,29 +475,35 @@ class SqliteIndex:
         limit = max(0, min(limit, MAX_LIMIT))
         offset = max(0, offset)
         acl = acl_expression(allowed)
-        user = parsed.fts()
         try:
             with self._read() as conn:
                 total = 0
                 hits: builtins.list[SearchHit] = []
-                for match in self._candidates(conn, parsed, acl):
-                    total, hits = self._page(conn, match, user is None, limit, offset)
+                vocabulary = None if parsed.blank else self._current_vocabulary(conn)
+                for candidate in self._candidates(conn, parsed, acl):
+                    rank = None
+                    if vocabulary is not None:
+                        rank = _snapshot_rank(vocabulary, candidate, self._local.tokenize)
+                    total, hits = self._page(conn, candidate.match, parsed.blank, rank,
+                                             limit, offset)
                     if total:
                         break
-        except sqlite3.OperationalError as exc:
+        except IndexStorageError as exc:
             # Every term is quoted, so this should be unreachable; if FTS5 still rejects the
             # expression, the user gets no results rather than an error page or wider access.
-            if "fts5" not in str(exc):
+            if not isinstance(exc.__cause__, apsw.SQLError) or "fts5" not in str(exc.__cause__):
                 raise
-            log.warning("search expression rejected by FTS5: %s", exc)
+            log.warning("search expression rejected by FTS5: %s", exc.__cause__)
             return SearchResults(total=0, hits=[])
         return SearchResults(total=total, hits=hits)
 
     def _page(
-        self, conn: sqlite3.Connection, match: str, browse: bool, limit: int, offset: int
+        self, conn: apsw.Connection, match: str, browse: bool, rank: str | None, limit: int,
+        offset: int,
     ) -> tuple[int, builtins.list[SearchHit]]:
         """The total and the page of hits for one MATCH expression, in one snapshot.
 
+        ``rank`` is the ``rank MATCH`` argument for the snapshot ranking, or None for bm25.
         The page is read first: when it is not full (and something was found, or nothing could
         be skipped), its length gives the total, which saves a second pass over the matches.
         """
@@ -462,39 +516,97 @@ class SqliteIndex:
                     for r in conn.execute(_BROWSE_SQL, (match, limit, offset))
                 ]
             else:
+                rows = (conn.execute(_SEARCH_SQL, (match, limit, offset)) if rank is None else
+                        conn.execute(_SEARCH_SNAPSHOT_SQL, (match, rank, limit, offset)))
                 hits = [
                     SearchHit(id=r[0], type=r[1], title=r[2], url=r[3],
                               snippet=render_snippet(r[4] or ""), score=-float(r[5]))
-                    for r in conn.execute(_SEARCH_SQL, (match, limit, offset))
+                    for r in rows
                 ]
             if len(hits) < limit and (hits or offset == 0):
                 return offset + len(hits), hits
-        total = int(conn.execute(_COUNT_SQL, (match,)).fetchone()[0])
+        total = int(_scalar(conn, _COUNT_SQL, (match,)))
         return total, hits
 
     def _candidates(
-        self, conn: sqlite3.Connection, parsed: ParsedQuery, acl: str
-    ) -> Iterator[str]:
+        self, conn: apsw.Connection, parsed: ParsedQuery, acl: str
+    ) -> Iterator[_Candidate]:
         """The MATCH expressions to try in turn (see ``search``)."""
         if parsed.blank:
-            yield acl
+            yield _Candidate(acl, (acl,))
             return
         intent = parsed.kind_intent(self._kinds(conn))
         kind_clause = ""
+        kind_part: tuple[str, ...] = ()
         if intent is not None:
             kind, naming = intent
-            kind_clause = 'kind : "' + kind.replace("_", " ").replace('"', '""') + '" AND '
-            rest = parsed.fts(skip=naming)
-            yield kind_clause + (acl if rest is None else _restricted(rest, acl))
-        yield _restricted(parsed.fts() or "", acl)
+            kind_phrase = '"' + kind.replace("_", " ").replace('"', '""') + '"'
+            kind_clause, kind_part = "kind : " + kind_phrase + " AND ", (kind_phrase,)
+            yield _Candidate.every(parsed, naming, acl, kind_clause, kind_part)
+        yield _Candidate.every(parsed, (), acl, "", ())
         if len(parsed.terms) > 1:
             if intent is not None:
                 rest_any = parsed.fts(any_term=True, skip=intent[1])
                 if rest_any is not None:
-                    yield kind_clause + _restricted(rest_any, acl)
-            yield _restricted(parsed.fts(any_term=True) or "", acl)
+                    yield _Candidate(kind_clause + _restricted(rest_any, acl),
+                                     (rest_any, *kind_part, acl))
+            rest_any = parsed.fts(any_term=True) or ""
+            yield _Candidate(_restricted(rest_any, acl), (rest_any, acl))
 
-    def _kinds(self, conn: sqlite3.Connection) -> set[str]:
+    def _current_vocabulary(self, conn: apsw.Connection) -> ranking.Vocabulary | None:
+        """The vocabulary snapshot to rank with, or None to rank with bm25 (see the module
+        docstring: small indexes re-read a stale one now, large ones in the background)."""
+        generation = int(_scalar(conn, _GENERATION_SQL))
+        current = self._vocabulary
+        if current is not None and current.generation == generation:
+            return current
+        if current is None or current.rows <= VOCABULARY_INLINE_ROWS:
+            if self._vocabulary_reading:
+                return current
+            return self._keep_vocabulary(ranking.read_vocabulary(conn, generation))
+        if time.monotonic() - current.taken >= VOCABULARY_MAX_AGE:
+            self._read_vocabulary_in_background()
+        return current
+
+    def _keep_vocabulary(self, fresh: ranking.Vocabulary) -> ranking.Vocabulary:
+        with self._vocabulary_lock:
+            current = self._vocabulary
+            if current is None or fresh.generation >= current.generation:
+                self._vocabulary = fresh
+        return fresh
+
+    def _read_vocabulary_in_background(self) -> None:
+        with self._vocabulary_lock:
+            if self._vocabulary_reading or self._closed:
+                return
+            self._vocabulary_reading = True
+        threading.Thread(
+            target=self._read_vocabulary_worker, name="pdsearch-index-vocabulary", daemon=True
+        ).start()
+
+    def _read_vocabulary_worker(self) -> None:
+        try:
+            # A connection of its own: close() may run meanwhile and must not pull this one
+            # from under the read.
+            conn = self._open()
+            try:
+                with _storage_errors(self.path):
+                    conn.execute("BEGIN")
+                    try:
+                        generation = int(_scalar(conn, _GENERATION_SQL))
+                        fresh = ranking.read_vocabulary(conn, generation)
+                    finally:
+                        conn.execute("COMMIT")
+            finally:
+                conn.close()
+            self._keep_vocabulary(fresh)
+        except Exception:
+            log.warning("could not read the search index's vocabulary; ranking with bm25",
+                        exc_info=True)
+        finally:
+            self._vocabulary_reading = False
+
+    def _kinds(self, conn: apsw.Connection) -> set[str]:
         """The document types in the index, re-read at most every ``_KINDS_TTL`` seconds (another
         process may add a type) and at once after this instance writes."""
         now = time.monotonic()
@@ -504,14 +616,21 @@ class SqliteIndex:
                 self._kinds_cache = (now, kinds)
             return self._kinds_cache[1]
 
-    def explain(self, query: str, entities: Collection[str]) -> builtins.list[str]:
-        """The EXPLAIN QUERY PLAN lines of the search statement (tests pin the fast plan)."""
+    def explain(
+        self, query: str, entities: Collection[str]
+    ) -> builtins.list[builtins.list[str]]:
+        """The EXPLAIN QUERY PLAN lines of both search statements, bm25's and the snapshot
+        ranking's (tests pin the fast plan)."""
         parsed = parse_query(query)
         user = parsed.fts() or '"x"'
         match = _restricted(user, acl_expression(set(entities) or {""}))
         with self._read() as conn:
-            rows = conn.execute("EXPLAIN QUERY PLAN " + _SEARCH_SQL, (match, 10, 0)).fetchall()
-        return [str(r[3]) for r in rows]
+            plans = [
+                conn.execute("EXPLAIN QUERY PLAN " + _SEARCH_SQL, (match, 10, 0)).fetchall(),
+                conn.execute("EXPLAIN QUERY PLAN " + _SEARCH_SNAPSHOT_SQL,
+                             (match, ranking.FUNCTION_NAME + "(1.0)", 10, 0)).fetchall(),
+            ]
+        return [[str(r[3]) for r in rows] for rows in plans]
 
 
 def _restricted(user: str, acl: str) -> str:
@@ -526,7 +645,53 @@ def _restricted(user: str, acl: str) -> str:
     return "(" + user + ") AND " + acl
 
 
-def _run_script(conn: sqlite3.Connection, script: str) -> None:
+@dataclass(frozen=True)
+class _Candidate:
+    """One MATCH expression to try, and the parts it ANDs together (to bound its matches)."""
+
+    match: str
+    parts: tuple[str, ...]
+
+    @classmethod
+    def every(
+        cls, parsed: ParsedQuery, skip: Collection[Term], acl: str, kind_clause: str,
+        kind_part: tuple[str, ...],
+    ) -> _Candidate:
+        """Every term but ``skip``, within the type of ``kind_clause`` if one is given."""
+        rest = parsed.fts(skip=skip)
+        terms = tuple(t.fts() for t in parsed.terms if t not in skip)
+        match = kind_clause + (acl if rest is None else _restricted(rest, acl))
+        return cls(match, (*terms, *kind_part, acl))
+
+
+def _snapshot_rank(
+    vocabulary: ranking.Vocabulary, candidate: _Candidate, tokenize: ranking.Tokenize
+) -> str | None:
+    """The ``rank MATCH`` argument for the snapshot ranking, or None when so many rows may match
+    that bm25 is cheaper (``ranking.RANK_MAX_ROWS``)."""
+    if vocabulary.matches_at_most(candidate.parts, tokenize) > ranking.RANK_MAX_ROWS:
+        return None
+    return vocabulary.rank_call(candidate.match, tokenize)
+
+
+@contextmanager
+def _storage_errors(path: Path) -> Iterator[None]:
+    """Raise SQLite's errors as ``IndexStorageError`` (the cause keeps SQLite's own)."""
+    try:
+        yield
+    except apsw.Error as exc:
+        raise IndexStorageError(f"the search index {path} failed: {exc}") from exc
+
+
+def _scalar(conn: apsw.Connection, sql: str, bindings: Sequence[object] = ()) -> Any:
+    """The first column of the statement's first row (it must have one)."""
+    row = conn.execute(sql, bindings).fetchone()
+    if row is None:
+        raise IndexStorageError(f"no row from {sql!r}")
+    return row[0]
+
+
+def _run_script(conn: apsw.Connection, script: str) -> None:
     # executescript() would COMMIT the open transaction; run statement by statement instead.
     for statement in script.split(";"):
         if statement.strip():
@@ -567,7 +732,7 @@ if TYPE_CHECKING:  # mypy proves SqliteIndex satisfies the protocol
     _: type[SearchIndex] = SqliteIndex
 
 
-def _document(row: Sequence[str]) -> Document:
+def _document(row: Sequence[Any]) -> Document:
     return Document(
         id=row[0],
         type=row[1],
