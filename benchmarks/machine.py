@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import apsw
+
 
 def _first(path: str, key: str) -> str | None:
     try:
@@ -46,7 +48,8 @@ def describe() -> dict[str, Any]:
         "ram_gib": ram_gib,
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
-        "sqlite": sqlite3.sqlite_version,
+        "sqlite": f"{apsw.sqlite_lib_version()} (index, APSW {apsw.apsw_version()}); "
+                  f"{sqlite3.sqlite_version} (store, Python's sqlite3)",
         "commit": commit,
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "load_before": load_average(),
