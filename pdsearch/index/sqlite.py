@@ -516,6 +516,7 @@ class SqliteIndex:
                     for r in conn.execute(_BROWSE_SQL, (match, limit, offset))
                 ]
             else:
+                ranking.reset_rows_scored()
                 rows = (conn.execute(_SEARCH_SQL, (match, limit, offset)) if rank is None else
                         conn.execute(_SEARCH_SNAPSHOT_SQL, (match, rank, limit, offset)))
                 hits = [
@@ -523,6 +524,8 @@ class SqliteIndex:
                               snippet=render_snippet(r[4] or ""), score=-float(r[5]))
                     for r in rows
                 ]
+                if rank is not None:  # every match was scored once: that is the total
+                    return ranking.rows_scored(), hits
             if len(hits) < limit and (hits or offset == 0):
                 return offset + len(hits), hits
         total = int(_scalar(conn, _COUNT_SQL, (match,)))
