@@ -232,6 +232,10 @@ class SqliteIndex:
             with _storage_errors(self.path):
                 self._conn().execute("PRAGMA journal_mode = WAL")
                 self._migrate()
+            if self.count() > VOCABULARY_INLINE_ROWS:
+                # Read the first snapshot now, in the background, so the first searches of a
+                # large index don't wait for it (they rank with bm25 until it is there).
+                self._read_vocabulary_in_background()
         except IndexStorageError as exc:
             self.close()
             if isinstance(exc.__cause__, apsw.NotADBError | apsw.CorruptError):
@@ -243,10 +247,6 @@ class SqliteIndex:
         except BaseException:
             self.close()
             raise
-        if self.count() > VOCABULARY_INLINE_ROWS:
-            # Read the first snapshot now, in the background, so the first searches of a large
-            # index don't wait for it (they rank with bm25 until it is there).
-            self._read_vocabulary_in_background()
 
     # -- connections and transactions -------------------------------------------------------
 
@@ -524,7 +524,7 @@ class SqliteIndex:
                               snippet=render_snippet(r[4] or ""), score=-float(r[5]))
                     for r in rows
                 ]
-                if rank is not None:  # every match was scored once: that is the total
+                if rank is not None:  # every match was scored: their number is the total
                     return ranking.rows_scored(), hits
             if len(hits) < limit and (hits or offset == 0):
                 return offset + len(hits), hits
