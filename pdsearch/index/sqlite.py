@@ -516,9 +516,11 @@ class SqliteIndex:
                     for r in conn.execute(_BROWSE_SQL, (match, limit, offset))
                 ]
             else:
-                ranking.reset_rows_scored()
-                rows = (conn.execute(_SEARCH_SQL, (match, limit, offset)) if rank is None else
-                        conn.execute(_SEARCH_SNAPSHOT_SQL, (match, rank, limit, offset)))
+                if rank is None:
+                    rows = conn.execute(_SEARCH_SQL, (match, limit, offset))
+                else:
+                    ranking.reset_rows_scored()
+                    rows = conn.execute(_SEARCH_SNAPSHOT_SQL, (match, rank, limit, offset))
                 hits = [
                     SearchHit(id=r[0], type=r[1], title=r[2], url=r[3],
                               snippet=render_snippet(r[4] or ""), score=-float(r[5]))
