@@ -8,11 +8,17 @@ from typing import Any, Final
 
 AUTH_TYPES: Final = ("api_key", "oauth2")
 REGIONS: Final = ("us", "eu")
-CONNECTOR_STATUSES: Final = ("new", "connected", "error", "needs_authorization")
+#: "removing": being removed (its documents leave the index, then its state the store).
+CONNECTOR_STATUSES: Final = ("new", "connected", "error", "needs_authorization", "removing")
 JOB_STATUSES: Final = ("queued", "running", "succeeded", "failed", "canceled", "skipped")
 ACTIVE_JOB_STATUSES: Final = ("queued", "running")
 FINISHED_JOB_STATUSES: Final = ("succeeded", "failed", "canceled", "skipped")
 JOB_TRIGGERS: Final = ("manual", "scheduled")
+# What a job does: read the whole account, read only what changed since the last cursor, or
+# refresh who is on call.
+JOB_MODES: Final = ("full", "incremental", "oncall")
+# What a schedule starts: one schedule per connector and mode.
+SCHEDULE_MODES: Final = ("full", "incremental")
 COUNT_KEYS: Final = ("added", "updated", "deleted", "unchanged", "failed")
 ENTITY_TYPES: Final = ("account", "team")
 # A sync with thousands of broken objects must not grow a job record without bound; the
@@ -31,21 +37,10 @@ def iso(dt: datetime | None) -> str | None:
     return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def to_db_time(dt: datetime | None) -> str | None:
-    if dt is None:
-        return None
-    if dt.tzinfo is None:
-        raise ValueError("times given to the store must carry a time zone")
-    return dt.astimezone(UTC).isoformat()
-
-
-def from_db_time(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
 @dataclass(frozen=True)
 class Connector:
-    """A PagerDuty connection. Its credentials live apart, encrypted (``Store.get_credentials``)."""
+    """A PagerDuty connection. Its credentials live apart, encrypted
+    (``store.connectors.get_credentials``)."""
 
     id: str
     name: str
@@ -87,6 +82,7 @@ class Job:
     connector_id: str
     status: str
     trigger: str
+    mode: str = "full"
     counts: dict[str, int] = field(default_factory=empty_counts)
     failures: list[dict[str, str]] = field(default_factory=list)
     requests: int = 0
@@ -95,6 +91,8 @@ class Job:
     created_at: datetime = field(default_factory=utcnow)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    # Someone asked it to stop (``store.jobs.request_cancel``); not part of ``to_dict``.
+    cancel_requested: bool = False
 
     @property
     def finished(self) -> bool:
@@ -114,6 +112,7 @@ class Job:
             "connector_id": self.connector_id,
             "status": self.status,
             "trigger": self.trigger,
+            "mode": self.mode,
             "counts": dict(self.counts),
             "failures": [dict(f) for f in self.failures],
             "requests": self.requests,
@@ -152,9 +151,11 @@ class EntityRecord:
 
 @dataclass(frozen=True)
 class ScheduleRecord:
-    """A persisted schedule: the spec as set, when it was set, and when it last fired."""
+    """A persisted schedule: the spec as set, when it was set, when it last fired, and what
+    kind of sync it starts (``mode``: full or incremental)."""
 
     connector_id: str
     spec: dict[str, Any]
     updated_at: datetime
     last_fired_at: datetime | None
+    mode: str = "full"

@@ -28,7 +28,8 @@ def test_key_file_created_once_even_under_a_race(tmp_path: Path) -> None:
         t.start()
     for t in threads:
         t.join()
-    assert len(set(keys)) == 1 and len(keys) == 8
+    assert len(set(keys)) == 1
+    assert len(keys) == 8
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert [p.name for p in path.parent.iterdir()] == ["secret.key"]  # no temporary left
 
@@ -48,14 +49,16 @@ def test_readable_key_file_warns(tmp_path: Path, caplog: pytest.LogCaptureFixtur
     path.chmod(0o644)
     with caplog.at_level(logging.WARNING):
         assert load_or_create_key_file(path) == key
-    assert "chmod 600" in caplog.text and key.decode() not in caplog.text
+    assert "chmod 600" in caplog.text
+    assert key.decode() not in caplog.text
 
 
 def test_cipher_round_trip_and_hidden_key() -> None:
     key = generate_key()
     cipher = SecretCipher(key)
     token = cipher.encrypt(b"s3cret")
-    assert b"s3cret" not in token and cipher.decrypt(token) == b"s3cret"
+    assert b"s3cret" not in token
+    assert cipher.decrypt(token) == b"s3cret"
     assert key.decode() not in repr(cipher)
     with pytest.raises(SecretKeyError, match="cannot be decrypted"):
         SecretCipher(generate_key()).decrypt(token)

@@ -14,7 +14,7 @@ from pdsearch.config import Settings, SettingsError
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("HOME", "API_TOKEN", "SECRET_KEY", "CONFIG", "PORT", "HOST", "PUBLIC_URL",
-                 "USER_HEADER", "LOG_LEVEL"):
+                 "USER_HEADER", "LOG_LEVEL", "DATABASE_URL"):
         monkeypatch.delenv(f"PDSEARCH_{name}", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "user"))
 
@@ -23,7 +23,8 @@ def test_defaults(tmp_path: Path) -> None:
     s = Settings()
     assert s.home == tmp_path / "user" / ".pdsearch"
     assert (s.host, s.port, s.api_token, s.secret_key) == ("127.0.0.1", 8000, None, None)
-    assert s.state_path == s.home / "state.db" and s.index_path == s.home / "index.db"
+    assert s.state_path == s.home / "state.db"
+    assert s.index_path == s.home / "index.db"
     assert s.config_path == s.home / "config.toml"
 
 
@@ -43,8 +44,10 @@ def test_settings_file_in_home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     )
     (home / "config.toml").chmod(0o600)
     s = Settings.load(home)
-    assert s.api_token is not None and s.api_token.get_secret_value() == "file-token"
-    assert s.port == 9000 and s.public_url == "https://search.example.com"
+    assert s.api_token is not None
+    assert s.api_token.get_secret_value() == "file-token"
+    assert s.port == 9000
+    assert s.public_url == "https://search.example.com"
     monkeypatch.setenv("PDSEARCH_PORT", "9100")  # the environment beats the file
     assert Settings.load(home).port == 9100
     assert Settings.load(home, port=9200).port == 9200  # and arguments beat both
@@ -78,16 +81,19 @@ def test_world_readable_secret_file_warns(tmp_path: Path, caplog: pytest.LogCapt
     cfg.chmod(0o644)
     with caplog.at_level(logging.WARNING):
         Settings.load(tmp_path)
-    assert "chmod 600" in caplog.text and "TopSecretToken" not in caplog.text
+    assert "chmod 600" in caplog.text
+    assert "TopSecretToken" not in caplog.text
 
 
 def test_secrets_hidden_and_blank_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PDSEARCH_API_TOKEN", "  tok-123  ")
     monkeypatch.setenv("PDSEARCH_SECRET_KEY", "")
     s = Settings()
-    assert s.api_token is not None and s.api_token.get_secret_value() == "tok-123"
+    assert s.api_token is not None
+    assert s.api_token.get_secret_value() == "tok-123"
     assert s.secret_key is None
-    assert "tok-123" not in repr(s) and "tok-123" not in str(s.model_dump())
+    assert "tok-123" not in repr(s)
+    assert "tok-123" not in str(s.model_dump())
 
 
 @pytest.mark.parametrize(
@@ -106,4 +112,33 @@ def test_empty_environment_values_are_unset(
     monkeypatch.setenv("PDSEARCH_HOME", "")
     monkeypatch.setenv("PDSEARCH_PORT", "")
     s = Settings()
-    assert s.home == tmp_path / "user" / ".pdsearch" and s.port == 8000
+    assert s.home == tmp_path / "user" / ".pdsearch"
+    assert s.port == 8000
+
+
+def test_database_url_from_the_environment_and_the_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert Settings().database_url is None  # the SQLite file in the data directory
+    monkeypatch.setenv("PDSEARCH_DATABASE_URL", " postgresql://pd:Pa55-w0rd@db:5432/pdsearch ")
+    s = Settings()
+    assert s.database_url is not None
+    assert s.database_url.get_secret_value() == "postgresql://pd:Pa55-w0rd@db:5432/pdsearch"
+    assert "Pa55-w0rd" not in repr(s)
+    assert "Pa55-w0rd" not in str(s.model_dump())
+    monkeypatch.setenv("PDSEARCH_DATABASE_URL", "")
+    assert Settings().database_url is None
+    monkeypatch.delenv("PDSEARCH_DATABASE_URL")
+    (tmp_path / "config.toml").write_text('database_url = "postgres://pd:x@db/pdsearch"\n')
+    (tmp_path / "config.toml").chmod(0o600)
+    assert Settings.load(tmp_path).database_url is not None
+
+
+def test_a_bad_database_url_is_refused_without_quoting_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for bad in ("mysql://pd:Pa55-w0rd@db/pdsearch", "db.example.com:5432", "Pa55-w0rd"):
+        monkeypatch.setenv("PDSEARCH_DATABASE_URL", bad)
+        with pytest.raises(ValidationError, match="PostgreSQL URL") as info:
+            Settings()
+        assert "Pa55-w0rd" not in str(info.value)
