@@ -12,10 +12,15 @@ term reaches FTS5 as a double-quoted string, so FTS5 only ever tokenizes it: pun
 word (``on-call``, ``a.b@x.com``) splits exactly as it did when the document was indexed, and the
 pieces must appear next to each other.
 
-Two allowances for questions typed as prose ("who is on the database schedules"): common English
-words (``STOP_WORDS``) are dropped when other words remain, and a plain word also matches its
-singular or plural (``schedules`` finds "schedule", ``policy`` finds "policies"). Quoted phrases
-are taken literally.
+Two allowances for questions typed as prose ("who is on the database schedules", "who is on
+call for payments?", "who do I page when checkout breaks"): common English words and the words
+of such questions (``STOP_WORDS``: "who", "is", "call", "page", "breaks", ...) are dropped when
+other words remain, and a plain word also matches its singular or plural (``schedules`` finds
+"schedule", ``policy`` finds "policies"). Quoted phrases are taken literally.
+
+``-word`` (or ``-"a phrase"``) at the start of a word excludes the documents holding it
+(``payments -primary``); a ``-`` anywhere else is plain text (``on-call``). A query of
+exclusions only lists the visible documents without them.
 
 Absurd inputs are cut down rather than rejected: at most ``MAX_QUERY_CHARS`` characters are read
 and at most ``MAX_TERMS`` terms are kept.
@@ -39,6 +44,16 @@ STOP_WORDS = frozenset(
         "from", "has", "have", "how", "i", "in", "is", "it", "its", "me", "my", "not", "of", "on",
         "or", "our", "show", "that", "the", "their", "there", "these", "this", "to", "was", "what",
         "when", "where", "which", "who", "whom", "whose", "why", "will", "with",
+        # The words of a question about who to reach, and of the trouble it is asked in: they
+        # say nothing about *which* team or service ("who is on call for payments?" is about
+        # payments). "on call" is in nearly every document; "on-call" (one word) stays.
+        "anyone", "anybody", "someone", "somebody", "should", "would", "we", "you", "your",
+        "us", "if", "so", "just", "right", "now", "currently", "today", "tonight", "about",
+        "call", "calls", "oncall", "page", "paged", "paging", "contact", "reach", "ping",
+        "notify", "alert", "escalate", "responsible", "get", "gets", "got", "need", "needs",
+        "having", "happening", "again", "break", "breaks", "broke", "broken", "down", "fail",
+        "fails", "failing", "failed", "issue", "issues", "problem", "problems", "help", "wrong",
+        "going", "goes", "something", "tell",
     }
 )
 
@@ -117,6 +132,13 @@ class ParsedQuery:
 
     terms: tuple[Term, ...]
     blank: bool
+    #: Terms written ``-word``: documents holding one are left out.
+    excluded: tuple[Term, ...] = ()
+
+    @property
+    def browse(self) -> bool:
+        """Nothing to look for: list the visible documents (without the excluded ones)."""
+        return self.blank or (not self.terms and bool(self.excluded))
 
     def fts(self, *, any_term: bool = False, skip: Collection[Term] = ()) -> str | None:
         """The FTS5 expression requiring every term (or, with ``any_term``, at least one), leaving
@@ -125,6 +147,13 @@ class ParsedQuery:
         if not terms:
             return None
         return (" OR " if any_term else " AND ").join(term.fts() for term in terms)
+
+    def excluding(self, expression: str) -> str:
+        """``expression`` without the documents holding an excluded term."""
+        if not self.excluded:
+            return expression
+        return ("(" + expression + ") NOT (" + " OR ".join(t.fts() for t in self.excluded)
+                + ")")
 
     def kind_intent(self, kinds: Collection[str]) -> tuple[str, tuple[Term, ...]] | None:
         """The document type the query asks for, and the terms naming it.
@@ -170,6 +199,15 @@ def _term(text: str, *, phrase: bool, prefix: bool) -> Term | None:
     text = text[:MAX_TERM_CHARS]
     if not has_token(text):
         return None
+    if not phrase and not prefix:
+        # "payments?" and "(checkout)" are the words: FTS5 would drop the punctuation anyway,
+        # and without it the word is recognised as a common word or folded to its plural.
+        start, end = 0, len(text)
+        while not is_token_char(text[start]):
+            start += 1
+        while not is_token_char(text[end - 1]):
+            end -= 1
+        text = text[start:end]
     if prefix:
         # FTS5 marks the *last token* of the string as a prefix; trailing punctuation would
         # leave that token intact anyway, so strip it to keep "pay-*" meaning "pay*".
@@ -187,12 +225,17 @@ def parse_query(raw: str) -> ParsedQuery:
         return ParsedQuery(terms=(), blank=True)
 
     terms: list[Term] = []
+    excluded: list[Term] = []
     i, n = 0, len(text)
-    while i < n and len(terms) < MAX_TERMS:
+    while i < n and len(terms) + len(excluded) < MAX_TERMS:
         ch = text[i]
         if ch.isspace():
             i += 1
             continue
+        exclude = ch == "-" and i + 1 < n and (text[i + 1] == '"' or is_token_char(text[i + 1]))
+        if exclude:
+            i += 1
+            ch = text[i]
         if ch == '"':
             close = text.find('"', i + 1)
             if close == -1:
@@ -213,12 +256,16 @@ def parse_query(raw: str) -> ParsedQuery:
             i = j
             prefix = word.endswith("*") and has_token(word)
             term = _term(word.rstrip("*") if prefix else word, phrase=False, prefix=prefix)
-        if term is not None and term not in terms:
-            terms.append(term)
+        into = excluded if exclude else terms
+        if term is not None and term not in into:
+            into.append(term)
     meaningful = [t for t in terms if t.phrase or t.prefix or t.text.lower() not in STOP_WORDS]
-    return ParsedQuery(terms=tuple(meaningful or terms), blank=False)
+    return ParsedQuery(terms=tuple(meaningful or terms), blank=False, excluded=tuple(excluded))
 
 
 def to_fts(raw: str) -> str | None:
-    """The safe FTS5 expression for ``raw``, or None when it has nothing to search for."""
-    return parse_query(raw).fts()
+    """The safe FTS5 expression for ``raw`` (exclusions included), or None when it has nothing
+    to search for."""
+    parsed = parse_query(raw)
+    found = parsed.fts()
+    return None if found is None else parsed.excluding(found)

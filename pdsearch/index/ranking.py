@@ -27,7 +27,6 @@ from __future__ import annotations
 import bisect
 import math
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -53,10 +52,6 @@ _PHRASE = re.compile(r'"((?:[^"]|"")*)"(\s*\*)?')
 _ENTITY_TOKEN = re.compile(r"e[0-9a-f]{40}")
 
 Tokenize = Callable[[str], Sequence[str]]
-
-# Rows scored on this thread since reset_rows_scored(): see rows_scored().
-_tally = threading.local()
-
 
 @dataclass(frozen=True)
 class Phrase:
@@ -153,30 +148,12 @@ def tokenizer(conn: apsw.Connection, name: str, args: Sequence[str]) -> Tokenize
     return tokenize
 
 
-def reset_rows_scored() -> None:
-    _tally.rows = set()
-
-
-def rows_scored() -> int:
-    """How many distinct rows :func:`rank_function` scored on this thread since the last reset.
-
-    With ``ORDER BY rank`` FTS5 scores every matching row before it returns the first, whatever
-    the ``LIMIT`` (and scores the returned rows again when the rank column is read): so after a
-    page this is the statement's total, and a second ``count(*)`` pass over the matches is not
-    needed (the plan is pinned by a test, and the totals by the contract tests).
-    """
-    return len(getattr(_tally, "rows", ()))
-
-
 def rank_function(api: apsw.FTS5ExtensionApi, *idfs: apsw.SQLiteValue) -> float:
     """BM25 of the current row, as FTS5's bm25 computes it, with the phrases' idf given.
 
     Lower is better, like ``bm25()``, so ``ORDER BY rank`` puts the best first. Phrases with an
     idf of 0 (the access filter) are skipped.
     """
-    scored: set[int] | None = getattr(_tally, "rows", None)
-    if scored is not None:
-        scored.add(api.rowid)
     state = api.aux_data
     if state is None:
         rows = api.row_count or 1

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
-
+import apsw
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -64,10 +63,11 @@ def test_phrases_and_prefixes() -> None:
         ("OR", '"OR"'),
         ("ab OR cd", '"ab" AND "cd"'),
         ("ab NEAR cd", '"ab" AND ("NEAR" OR "NEARs") AND "cd"'),
-        ("NEAR(a b)", '"NEAR(a" AND "b)"'),
+        ("NEAR(a b)", '"NEAR(a" AND "b"'),
         ("title:foo", '"title:foo"'),
         ("sys_racl:x", '"sys_racl:x"'),
-        ("-a +b ^c", '"-a" AND "+b" AND "^c"'),
+        ("+xa ^yb zc-", '"xa" AND "yb" AND "zc"'),
+        ("-a +b ^c", '("b" AND "c") NOT ("a")'),
         ('xy "hi', '"xy" AND "hi"'),
         ('x"y', '"x" AND "y"'),
         ("a*b", '"a*b"'),
@@ -78,11 +78,14 @@ def test_operators_are_text(raw: str, expected: str) -> None:
 
 
 def test_blank_and_unsearchable_inputs() -> None:
-    assert parse_query("").blank and parse_query(" \t\n").blank
+    assert parse_query("").blank
+    assert parse_query(" \t\n").blank
     assert parse_query("\x00\x01").blank
     for raw in ["*", '"', '""', "🙂", "--", "( )"]:
         parsed = parse_query(raw)
-        assert not parsed.blank and parsed.terms == () and parsed.fts() is None, raw
+        assert not parsed.blank, raw
+        assert parsed.terms == (), raw
+        assert parsed.fts() is None, raw
 
 
 def test_control_characters_separate_words() -> None:
@@ -94,7 +97,8 @@ def test_duplicates_dropped_and_absurd_inputs_capped() -> None:
     parsed = parse_query(" ".join(f"w{i}" for i in range(5000)))
     assert len(parsed.terms) == MAX_TERMS
     long = parse_query("x" * 10_000)
-    assert len(long.terms) == 1 and len(long.terms[0].text) <= 1000
+    assert len(long.terms) == 1
+    assert len(long.terms[0].text) <= 1000
 
 
 def test_embedded_quotes_are_doubled() -> None:
@@ -106,9 +110,12 @@ def test_any_input_gives_an_expression_fts5_accepts(raw: str) -> None:
     expression = to_fts(raw)
     if expression is None:
         return
-    db = sqlite3.connect(":memory:")
+    db = apsw.Connection(":memory:")  # the SQLite the index uses, and its FTS5
     db.execute("CREATE VIRTUAL TABLE t USING fts5(a, tokenize='unicode61 remove_diacritics 2')")
-    db.execute("SELECT * FROM t WHERE t MATCH ?", (expression,)).fetchall()
+    try:
+        db.execute("SELECT * FROM t WHERE t MATCH ?", (expression,)).fetchall()
+    finally:
+        db.close()
 
 
 KINDS = {"schedule", "escalation_policy"}
@@ -134,4 +141,27 @@ def test_kind_intent(raw: str, kind: str | None, naming: list[str]) -> None:
         assert intent is None
     else:
         assert intent is not None
-        assert intent[0] == kind and [t.text for t in intent[1]] == naming
+        assert intent[0] == kind
+        assert [t.text for t in intent[1]] == naming
+
+
+def test_a_leading_minus_excludes_a_word_or_phrase() -> None:
+    parsed = parse_query('payments -primary -"on call" on-call')
+    assert parsed.terms == (Term("payments"), Term("on-call"))
+    assert parsed.excluded == (Term("primary"), Term("on call", phrase=True))
+    assert to_fts("payments -primary") == '(("payments" OR "payment")) NOT (("primary" OR ' \
+        '"primaries"))'
+    only = parse_query("-primary")
+    assert only.terms == ()
+    assert only.browse
+    assert not only.blank
+    assert not parse_query("- x").excluded
+    assert not parse_query("a-b").excluded
+
+
+def test_question_words_are_dropped() -> None:
+    assert parse_query("Who is on call for payments?").terms == (Term("payments"),)
+    assert parse_query("who do I page when checkout breaks").terms == (Term("checkout"),)
+    # Nothing but question words: they are what there is to search for.
+    assert parse_query("who is on call").terms == (
+        Term("who"), Term("is"), Term("on"), Term("call"))

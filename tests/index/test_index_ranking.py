@@ -10,12 +10,14 @@ from pathlib import Path
 
 import apsw
 import pytest
+from index_helpers import acl
 
 from pdsearch.index import ranking
-from pdsearch.index import sqlite as sqlite_index
 from pdsearch.index.base import Document
 from pdsearch.index.ranking import Phrase, Vocabulary, phrases, read_vocabulary, tokenizer
-from pdsearch.index.sqlite import _SCHEMA_FTS, TOKENIZER, SqliteIndex, acl_expression
+from pdsearch.index.sqlite import TOKENIZER, SqliteIndex, acl_expression, entity_token
+from pdsearch.index.sqlite import vocabulary as vocabulary_module
+from pdsearch.index.sqlite.schema import FTS
 
 WORDS = ("payments", "checkout", "primary", "secondary", "weekly", "rotation", "storage",
          "database", "handoff", "minutes")
@@ -59,7 +61,7 @@ def _raw(index: SqliteIndex) -> apsw.Connection:
     '"weekly" AND "rotation"',
     '("primary" OR "primaries") AND ("checkout" OR "checkouts")',
     '"storage" OR "database" OR "handoff"',
-    '("minutes") AND acl : ("' + sqlite_index.entity_token("T1") + '")',
+    '("minutes") AND acl : ("' + entity_token("c1", "T1") + '")',
     'kind : "schedule" AND ("rotation")',
 ])
 def test_snapshot_scores_equal_bm25_when_frequencies_are_exact(
@@ -77,7 +79,8 @@ def test_snapshot_scores_equal_bm25_when_frequencies_are_exact(
             (expression, vocabulary.rank_call(expression, tokenize))))
     finally:
         conn.close()
-    assert expected and got.keys() == expected.keys()
+    assert expected
+    assert got.keys() == expected.keys()
     for rowid, score in expected.items():
         assert math.isclose(got[rowid], score, rel_tol=1e-6, abs_tol=1e-9), rowid
 
@@ -89,7 +92,7 @@ def test_snapshot_scores_equal_bm25_when_frequencies_are_exact(
 def test_search_answers_the_same_with_either_ranking(
     index: SqliteIndex, query: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    entities = {"T1", "T2"}
+    entities = acl("T1", "T2")
     snapshot = index.search(query, entities, limit=50)
     monkeypatch.setattr(ranking, "RANK_MAX_ROWS", -1)  # every estimate is too many: bm25
     builtin = index.search(query, entities, limit=50)
@@ -105,9 +108,9 @@ def test_a_small_index_ranks_with_frequencies_as_of_the_last_write(tmp_path: Pat
     ix = SqliteIndex(tmp_path / "index.db")
     try:
         ix.upsert([doc(1, "Payments", "weekly"), doc(2, "Storage", "weekly")])
-        before = ix.search("payments", {"acme"}).hits[0].score
+        before = ix.search("payments", acl("acme")).hits[0].score
         ix.upsert(doc(n, f"Other {n}", "daily") for n in range(3, 30))
-        after = ix.search("payments", {"acme"}).hits[0].score
+        after = ix.search("payments", acl("acme")).hits[0].score
         conn = apsw.Connection(str(ix.path))
         try:
             exact = -next(conn.execute(
@@ -124,8 +127,8 @@ def test_a_small_index_ranks_with_frequencies_as_of_the_last_write(tmp_path: Pat
 def test_a_large_index_reads_its_snapshot_in_the_background(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sqlite_index, "VOCABULARY_INLINE_ROWS", 5)
-    monkeypatch.setattr(sqlite_index, "VOCABULARY_MAX_AGE", 0.0)
+    monkeypatch.setattr(vocabulary_module, "INLINE_ROWS", 5)
+    monkeypatch.setattr(vocabulary_module, "MAX_AGE", 0.0)
     path = tmp_path / "index.db"
     first = SqliteIndex(path)
     first.upsert(corpus(20))
@@ -134,14 +137,15 @@ def test_a_large_index_reads_its_snapshot_in_the_background(
 
     ix = SqliteIndex(path)  # larger than the inline limit: the first read starts at once
     try:
-        assert ix.search("payments", {"acme"}).total == holding  # answers meanwhile (bm25)
-        vocabulary = _wait_for(lambda: ix._vocabulary)
-        assert vocabulary.rows == 20 and vocabulary.df["payments"] == holding
+        assert ix.search("payments", acl("acme")).total == holding  # answers meanwhile (bm25)
+        vocabulary = _wait_for(lambda: ix.ranking_snapshot())
+        assert vocabulary.rows == 20
+        assert vocabulary.df["payments"] == holding
 
         ix.upsert(doc(n, "Payments", "weekly") for n in range(100, 110))
         # The search after the write answers from the index at once; the snapshot follows.
-        assert ix.search("payments", {"acme"}).total == holding + 10
-        fresh = _wait_for(lambda: _with_rows(ix._vocabulary, 30))
+        assert ix.search("payments", acl("acme")).total == holding + 10
+        fresh = _wait_for(lambda: _with_rows(ix.ranking_snapshot(), 30))
         assert fresh.df["payments"] == holding + 10
     finally:
         ix.close()
@@ -162,15 +166,15 @@ def _with_rows(vocabulary: Vocabulary | None, rows: int) -> Vocabulary | None:
 
 
 def test_the_snapshot_tokenizes_as_the_table_does() -> None:
-    assert "tokenize = '" + " ".join((TOKENIZER[0], *TOKENIZER[1])) + "'" in _SCHEMA_FTS
+    assert "tokenize = '" + " ".join((TOKENIZER[0], *TOKENIZER[1])) + "'" in FTS
 
 
 def test_phrases_come_in_fts5_order_with_quotes_and_prefixes() -> None:
-    acl = acl_expression({"T1"})
-    expression = 'kind : "escalation policy" AND ("say ""hi""" AND "rot" *) AND ' + acl
+    access = acl_expression(acl("T1"))
+    expression = 'kind : "escalation policy" AND ("say ""hi""" AND "rot" *) AND ' + access
     assert phrases(expression) == [
         Phrase("escalation policy", False), Phrase('say "hi"', False), Phrase("rot", True),
-        Phrase(sqlite_index.entity_token("T1"), False),
+        Phrase(entity_token("c1", "T1"), False),
     ]
 
 
@@ -179,11 +183,12 @@ def test_vocabulary_bounds_phrases_and_prefixes() -> None:
                             df={"rot": 5, "rotation": 60, "rotations": 50, "after": 30, "30": 70})
     split = str.split
     assert vocabulary.prefix_df("rot") == 100  # 115 counted, capped at every document
-    assert vocabulary.prefix_df("rota") == 100 and vocabulary.prefix_df("rotations") == 50
+    assert vocabulary.prefix_df("rota") == 100
+    assert vocabulary.prefix_df("rotations") == 50
     assert vocabulary.prefix_df("x") == 0
     assert vocabulary.phrase_df(Phrase("after 30", False), split) == 30  # the rarer word
     assert vocabulary.phrase_df(Phrase("after rotations", True), split) == 30
-    assert vocabulary.idf(Phrase(sqlite_index.entity_token("a"), False), split) == 0.0
+    assert vocabulary.idf(Phrase(entity_token("c1", "a"), False), split) == 0.0
     assert vocabulary.idf(Phrase("30", False), split) == ranking.IDF_FLOOR  # in most documents
     assert vocabulary.idf(Phrase("unknown", False), split) == pytest.approx(math.log(201))
     assert vocabulary.matches_at_most(['"after"', '("rotation" OR "rotations")'], split) == 30

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import gc
 import re
-import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from index_helpers import acl, raw_index, scalar
 
 from pdsearch.index.base import Document
 from pdsearch.index.sqlite import (
@@ -46,7 +46,7 @@ def test_query_plan_filters_inside_fts_and_ranks_there(index: SqliteIndex) -> No
     consumed by FTS5 (idxNum bit 32), documents fetched by primary key for the page only, no
     sort of our own and no scan of the documents table."""
     index.upsert(doc(i, f"Payments {i}", racl=("acme", f"T{i % 3}")) for i in range(30))
-    for plan in index.explain("payments", {"T1", "team-a"}):  # bm25, then the snapshot rank
+    for plan in index.explain("payments", acl("T1", "team-a")):  # bm25, then the snapshot rank
         assert len(plan) == 2, plan
         m = re.fullmatch(r"SCAN docs_fts VIRTUAL TABLE INDEX (\d+):(\S*)", plan[0])
         assert m, plan
@@ -59,9 +59,9 @@ def test_query_plan_filters_inside_fts_and_ranks_there(index: SqliteIndex) -> No
 
 def test_wal_mode_is_on(index: SqliteIndex, tmp_path: Path) -> None:
     assert index.journal_mode() == "wal"
-    index.close()  # one SQLite library at a time on a file (see the module docstring)
-    with sqlite3.connect(tmp_path / "index.db") as other:
-        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    index.close()
+    with raw_index(tmp_path / "index.db") as other:
+        assert scalar(other, "PRAGMA journal_mode") == "wal"
 
 
 def test_reopening_the_file_keeps_the_data(tmp_path: Path) -> None:
@@ -71,18 +71,18 @@ def test_reopening_the_file_keeps_the_data(tmp_path: Path) -> None:
     first.close()
     again = SqliteIndex(str(path))
     try:
-        assert again.get("schedule:P1") == doc(1, "Payments", "weekly", ("acme", "team-a"))
-        assert again.search("payments", {"team-a"}).total == 1
+        assert again.get("c1", "schedule:P1") == doc(1, "Payments", "weekly", ("acme", "team-a"))
+        assert again.search("payments", acl("team-a")).total == 1
     finally:
         again.close()
-    with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    with raw_index(path) as raw:
+        assert scalar(raw, "PRAGMA user_version") == SCHEMA_VERSION
 
 
 def test_a_newer_schema_is_refused_with_advice(tmp_path: Path) -> None:
     path = tmp_path / "index.db"
     SqliteIndex(path).close()
-    with sqlite3.connect(path) as raw:
+    with raw_index(path) as raw:
         raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(IndexSchemaError, match="delete the file and sync again"):
         SqliteIndex(path)
@@ -97,11 +97,11 @@ def test_a_file_that_is_not_a_database_is_refused_with_advice(tmp_path: Path) ->
 
 def test_another_applications_database_is_left_alone(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
-    with sqlite3.connect(path) as raw:
+    with raw_index(path) as raw:
         raw.execute("CREATE TABLE connectors (id TEXT)")
     with pytest.raises(SqliteIndexError, match="file of its own"):
         SqliteIndex(path)
-    with sqlite3.connect(path) as raw:
+    with raw_index(path) as raw:
         names = {r[0] for r in raw.execute("SELECT name FROM sqlite_master")}
     assert names == {"connectors"}
 
@@ -115,26 +115,26 @@ def test_use_after_close_says_so(tmp_path: Path) -> None:
     ix = SqliteIndex(tmp_path / "index.db")
     ix.close()
     with pytest.raises(IndexClosedError, match="closed"):
-        ix.search("x", {"acme"})
+        ix.search("x", acl("acme"))
 
 
 def test_entity_tokens_are_opaque_single_tokens() -> None:
     for entity in ["team-a", "a.b@x", "PQ9K7I8", "acme", "ACME", "a b", "ü", ""]:
-        token = entity_token(entity)
+        token = entity_token("c1", entity)
         assert re.fullmatch(r"e[0-9a-f]{40}", token)
-    assert entity_token("ACME") != entity_token("acme")
-    assert entity_token("a") != entity_token("a-b")
+    assert entity_token("c1", "ACME") != entity_token("c1", "acme")
+    assert entity_token("c1", "a") != entity_token("c1", "a-b")
 
 
 def test_typing_an_entity_token_does_not_widen_access(index: SqliteIndex) -> None:
     index.upsert([doc(1, "Secret", "x", ("T9",)), doc(2, "Mine", "y", ("T1",))])
     for query in [
-        entity_token("T9"),
-        f'"{entity_token("T9")}"',
-        f"acl:{entity_token('T9')}",
-        f'acl : "{entity_token("T9")}" OR "{entity_token("T1")}"',
+        entity_token("c1", "T9"),
+        f'"{entity_token("c1", "T9")}"',
+        "acl:" + entity_token("c1", "T9"),
+        f'acl : "{entity_token("c1", "T9")}" OR "{entity_token("c1", "T1")}"',
     ]:
-        res = index.search(query, {"T1"})
+        res = index.search(query, acl("T1"))
         assert {h.id for h in res.hits} <= {"schedule:P2"}, query
 
 
@@ -143,7 +143,8 @@ def test_a_failed_upsert_writes_nothing(index: SqliteIndex) -> None:
     bad = doc(3, "Bad entity", racl=(42,))  # type: ignore[arg-type]
     with pytest.raises(AttributeError):
         index.upsert([doc(2, "Database"), bad])
-    assert index.count() == 1 and index.get("schedule:P2") is None
+    assert index.count() == 1
+    assert index.get("c1", "schedule:P2") is None
     index.upsert([doc(4, "Still writable")])
     assert index.count() == 2
 
@@ -155,11 +156,12 @@ def test_text_that_is_not_valid_unicode_is_stored_with_replacements(index: Sqlit
         url="u", sys_racl=("team-\ud800",), source="c1", content_hash="h",
     )
     index.upsert([bad])
-    got = index.get("schedule:P1")
-    assert got is not None and got.title == "Bad \ufffd title"
+    got = index.get("c1", "schedule:P1")
+    assert got is not None
+    assert got.title == "Bad \ufffd title"
     assert got.sys_racl == ("team-\ud800",)
-    assert index.search("payments", {"team-\ud800"}).total == 1
-    assert index.search("payments", {"team-"}).total == 0
+    assert index.search("payments", acl("team-\ud800")).total == 1
+    assert index.search("payments", acl("team-")).total == 0
 
 
 @pytest.mark.timeout(60)
@@ -174,7 +176,7 @@ def test_two_handles_on_one_file_read_while_the_other_writes(tmp_path: Path) -> 
     def read() -> None:
         try:
             while not done.is_set():
-                reader.search("payments", {"T1"})
+                reader.search("payments", acl("T1"))
                 reader.count()
         except BaseException as exc:
             errors.append(exc)
@@ -190,7 +192,7 @@ def test_two_handles_on_one_file_read_while_the_other_writes(tmp_path: Path) -> 
         writer.close()
     try:
         assert not errors, errors
-        assert reader.search("payments", {"T1"}).total == 2000
+        assert reader.search("payments", acl("T1")).total == 2000
     finally:
         reader.close()
 
@@ -199,22 +201,22 @@ def test_connections_of_finished_threads_are_released(index: SqliteIndex) -> Non
     index.upsert([doc(1, "Payments")])
 
     def search() -> None:
-        index.search("payments", {"acme"})
+        index.search("payments", acl("acme"))
 
     for _ in range(20):
         t = threading.Thread(target=search)
         t.start()
         t.join()
     gc.collect()
-    assert len(index._conns) <= 2
+    assert index.open_connections() <= 2
 
 
 def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     """Version 1 had no ``kind`` column; opening such a file rebuilds the FTS table from docs."""
     path = tmp_path / "index.db"
     d = doc(1, "Payments Primary", "weekly rotation", ("acme", "team-a"))
-    with sqlite3.connect(path) as raw:
-        raw.executescript(
+    with raw_index(path) as raw:
+        raw.execute(
             """
             CREATE TABLE docs (rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
                 source TEXT NOT NULL, type TEXT NOT NULL, title TEXT NOT NULL,
@@ -231,13 +233,13 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
         )
     ix = SqliteIndex(path)
     try:
-        assert ix.get(d.id) == d
-        assert [h.id for h in ix.search("payments schedule", {"team-a"}).hits] == [d.id]
-        assert ix.search("payments", {"other"}).total == 0
+        assert ix.get(d.source, d.id) == d
+        assert [h.id for h in ix.search("payments schedule", acl("team-a")).hits] == [d.id]
+        assert ix.search("payments", acl("other")).total == 0
     finally:
         ix.close()
-    with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
+    with raw_index(path) as raw:
+        assert scalar(raw, "PRAGMA user_version") == SCHEMA_VERSION == 6
 
 
 def test_a_version_2_file_is_rebuilt_with_the_3_character_prefix_index(tmp_path: Path) -> None:
@@ -248,7 +250,7 @@ def test_a_version_2_file_is_rebuilt_with_the_3_character_prefix_index(tmp_path:
     ix.upsert([doc(1, "Payments Primary", "weekly rotation", ("acme", "team-a")),
                doc(2, "Storage", "daily rotation", ("acme", "team-b"))])
     ix.close()
-    with sqlite3.connect(path) as raw:  # put the file back into its version 2 layout
+    with raw_index(path) as raw:  # put the file back into its version 2 layout
         raw.execute("DROP TABLE docs_fts")
         raw.execute(
             "CREATE VIRTUAL TABLE docs_fts USING fts5(title, content, kind, acl, "
@@ -257,17 +259,58 @@ def test_a_version_2_file_is_rebuilt_with_the_3_character_prefix_index(tmp_path:
         raw.execute("PRAGMA user_version = 2")
     again = SqliteIndex(path)
     try:
-        assert again.search("rot*", {"team-a"}).total == 1
-        both = again.search("ro*", {"team-a", "team-b"})  # 2 characters: no prefix index
-        assert {h.id for h in both.hits} == {"schedule:P1", "schedule:P2"} and both.total == 2
-        assert again.search('"weekly rotation"', {"team-a"}).total == 1
-        assert again.search("payments", {"team-b"}).total == 0
+        assert again.search("rot*", acl("team-a")).total == 1
+        both = again.search("ro*", acl("team-a", "team-b"))  # 2 characters: no prefix index
+        assert {h.id for h in both.hits} == {"schedule:P1", "schedule:P2"}
+        assert both.total == 2
+        assert again.search('"weekly rotation"', acl("team-a")).total == 1
+        assert again.search("payments", acl("team-b")).total == 0
     finally:
         again.close()
-    with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
-        sql = raw.execute("SELECT sql FROM sqlite_master WHERE name = 'docs_fts'").fetchone()[0]
+    with raw_index(path) as raw:
+        assert scalar(raw, "PRAGMA user_version") == SCHEMA_VERSION == 6
+        sql = scalar(raw, "SELECT sql FROM sqlite_master WHERE name = 'docs_fts'")
         assert "prefix = '3'" in sql
+
+
+def test_a_version_4_file_is_rekeyed_by_source_and_its_access_scoped(tmp_path: Path) -> None:
+    """Version 4 keyed documents by id alone and its access tokens named the entity alone:
+    opening it keeps every document, keys it by (source, id) and scopes access to the source."""
+    path = tmp_path / "index.db"
+    ix = SqliteIndex(path)
+    ix.upsert([doc(1, "Payments Primary", "weekly rotation", ("acme", "team-a")),
+               doc(2, "Storage", "daily rotation", ("acme", "team-b"))])
+    ix.close()
+    with raw_index(path) as raw:  # back into the version 4 layout
+        raw.execute(
+            """
+            DROP INDEX docs_id; DROP INDEX docs_source_title; DROP INDEX docs_title;
+            DROP INDEX docs_type;
+            CREATE TABLE old (rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+                source TEXT NOT NULL, type TEXT NOT NULL, title TEXT NOT NULL,
+                content TEXT NOT NULL, url TEXT NOT NULL, sys_racl TEXT NOT NULL,
+                content_hash TEXT NOT NULL);
+            INSERT INTO old SELECT rid, id, source, type, title, content, url, sys_racl,
+                content_hash FROM docs;
+            DROP TABLE docs; ALTER TABLE old RENAME TO docs;
+            CREATE INDEX docs_source_title ON docs (source, title, id);
+            DELETE FROM docs_fts;
+            PRAGMA user_version = 4;
+            """
+        )
+    again = SqliteIndex(path)
+    try:
+        assert again.count() == 2
+        assert again.get("c1", "schedule:P1") == doc(1, "Payments Primary", "weekly rotation",
+                                                     ("acme", "team-a"))
+        assert [h.id for h in again.search("payments", acl("team-a")).hits] == ["schedule:P1"]
+        assert again.search("payments", acl("team-a", source="c2")).total == 0
+        again.upsert([doc(1, "Payments Primary", "weekly", ("acme",))])
+        assert again.count() == 2
+    finally:
+        again.close()
+    with raw_index(path) as raw:
+        assert scalar(raw, "PRAGMA user_version") == SCHEMA_VERSION == 6
 
 
 @pytest.mark.parametrize("query", ["payments", "payments zebra", ""])
@@ -279,9 +322,9 @@ def test_total_is_the_same_whatever_the_page(index: SqliteIndex, query: str) -> 
     index.upsert([doc(99, "Storage", racl=("T0",))])
     # T0 holds Payments 0, 2, ..., 12, and Storage, which only the blank query lists.
     expected = 7 if query else 8
-    assert len({h.id for h in index.search(query, {"T0"}, limit=100).hits}) == expected
+    assert len({h.id for h in index.search(query, acl("T0"), limit=100).hits}) == expected
     for limit in (0, 1, 3, 7, 8, 50):
         for offset in (0, 2, 6, 7, 8, 30):
-            res = index.search(query, {"T0"}, limit=limit, offset=offset)
+            res = index.search(query, acl("T0"), limit=limit, offset=offset)
             assert res.total == expected, (limit, offset)
             assert len(res.hits) == max(0, min(limit, expected - offset)), (limit, offset)
