@@ -8,12 +8,28 @@ first when it is about to expire) and, after a 401, may renew the credential onc
 from __future__ import annotations
 
 import hashlib
+import re
 from abc import ABC, abstractmethod
+from typing import Final
 
 import httpx
 
 from pdsearch.pagerduty.errors import ConfigurationError
 from pdsearch.pagerduty.timing import Clock
+
+#: What a credential may hold to travel in an HTTP header: printable ASCII, no spaces. PagerDuty's
+#: keys and tokens are such (``y_NbAkKc66ryYTWUXYEu``, ``u+abcDEF...``); anything else (an accented
+#: letter, a newline, a pasted space) cannot be sent, so it is refused where it is entered.
+HEADER_SAFE: Final = re.compile(r"[!-~]+")
+HEADER_SAFE_RULE: Final = (
+    "must be printable ASCII: letters, digits and symbols such as + _ - . / =, with no spaces, "
+    "control characters or accented letters"
+)
+
+
+def header_safe(value: str) -> bool:
+    """True when ``value`` can be sent as is in an HTTP header (``HEADER_SAFE``)."""
+    return HEADER_SAFE.fullmatch(value) is not None
 
 
 def fingerprint(*parts: str) -> str:
@@ -61,6 +77,12 @@ class ApiKeyAuth(Auth):
         key = api_key.strip()
         if not key:
             raise ConfigurationError("The PagerDuty API key is empty; paste the key again.")
+        if not header_safe(key):
+            # Never repeat the key: the message reaches logs, job records and pages.
+            raise ConfigurationError(
+                f"The PagerDuty API key cannot be sent: it {HEADER_SAFE_RULE}. Enter the key "
+                "again (copy it from PagerDuty, Integrations → API Access Keys)."
+            )
         self._api_key = key
 
     async def authorization(self, http: httpx.AsyncClient, clock: Clock) -> str:

@@ -1,3 +1,6 @@
+# Over 500 lines on purpose: one method per PagerDuty endpoint pdsearch reads (listings, reads
+# by id, audit records, on-call), each a few lines over the shared session and pagers; the class
+# is the one place a reader looks for "what do we ask PagerDuty".
 """``PagerDutyClient``: the objects the connector reads, as typed models, as fast as allowed.
 
 ::
@@ -18,6 +21,7 @@ import logging
 import random
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
@@ -26,6 +30,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from pdsearch.pagerduty.auth import Auth
+from pdsearch.pagerduty.cursor import iter_cursor
 from pdsearch.pagerduty.errors import (
     AbilityError,
     BadRequestError,
@@ -39,11 +44,13 @@ from pdsearch.pagerduty.models import (
     Reference,
     Schedule,
     ScheduleV3,
+    Service,
     Team,
     TeamMember,
     User,
 )
-from pdsearch.pagerduty.paging import OFFSET_CAP, Listing, OffsetReader, iter_cursor
+from pdsearch.pagerduty.oncalls import OnCall, Shift, list_oncalls, schedule_shifts
+from pdsearch.pagerduty.paging import OFFSET_CAP, Listing, OffsetReader
 from pdsearch.pagerduty.ratelimit import RateLimiter, limiter_for
 from pdsearch.pagerduty.regions import api_base_url
 from pdsearch.pagerduty.session import Session
@@ -54,6 +61,10 @@ log = logging.getLogger("pdsearch.pagerduty")
 M = TypeVar("M", bound=BaseModel)
 
 USER_AGENT = "pdsearch/0.1 (+https://github.com/pdsearch)"
+#: PagerDuty's bounds on ``GET /audit/records``: one query spans at most 31 days, and records are
+#: kept 12 months (FACTS §1).
+AUDIT_MAX_SPAN = timedelta(days=31)
+AUDIT_RETENTION = timedelta(days=365)
 V3_PAGE_LIMIT = 1000  # the v3 list's own maximum (FACTS §1), not classic paging's 100
 
 
@@ -357,6 +368,10 @@ class PagerDutyClient:
         """Every team (raises ``AbilityError`` when the account lacks the teams ability)."""
         return self._list(Listing("/teams", "teams", "teams"), Team, "team")
 
+    def services(self) -> AsyncIterator[Service]:
+        """Every service (for their descriptions; needs the ``services.read`` scope)."""
+        return self._list(Listing("/services", "services", "services"), Service, "service")
+
     def team_members(self, team_id: str) -> AsyncIterator[TeamMember]:
         """A team's members with their team roles."""
         path = f"/teams/{quote(team_id, safe='')}/members"
@@ -412,8 +427,13 @@ class PagerDutyClient:
         """Account audit records (cursor paged, newest first); needs the audit trail ability.
 
         PagerDuty defaults ``since`` to 24 hours ago and refuses an ``until`` more than 31 days
-        after ``since``: ask for longer spans window by window.
+        after ``since`` (``AUDIT_MAX_SPAN``): ask for longer spans window by window. Records
+        are kept 12 months (``AUDIT_RETENTION``). ``since`` is inclusive, ``until`` exclusive.
         """
+        if since and until:
+            span = datetime.fromisoformat(until) - datetime.fromisoformat(since)
+            if span > AUDIT_MAX_SPAN:
+                raise ValueError("PagerDuty answers audit records at most 31 days at a time")
         params: dict[str, Any] = {}
         if since:
             params["since"] = since
@@ -424,9 +444,45 @@ class PagerDutyClient:
         async for raw in iter_cursor(self.session, "/audit/records", "records", params):
             yield parse_model(AuditRecord, raw, "/audit/records", "audit record")
 
+    async def audit_page(self, *, limit: int = 1) -> list[AuditRecord]:
+        """The newest audit records of the last 24 hours (PagerDuty's default window), one
+        page: asks whether the credential may read the audit trail (``AbilityError`` 402 without
+        the Audit Trail feature, ``ScopeError`` 403 for a token that may not read it)."""
+        body = await self.get("/audit/records", {"limit": limit})
+        records = body.get("records") if isinstance(body, dict) else None
+        if not isinstance(records, list):
+            raise InvalidResponseError(
+                "PagerDuty's answer to GET /audit/records has no 'records' list; it is not "
+                "shaped like PagerDuty's.",
+                method="GET",
+                path="/audit/records",
+            )
+        return [parse_model(AuditRecord, raw, "/audit/records", "audit record") for raw in records]
+
+    # -- objects by id (what an incremental sync reads for each changed object) -------------
+
     async def user(self, user_id: str) -> User:
+        """One user with role and teams, as the users listing gives them."""
         path = f"/users/{quote(user_id, safe='')}"
         return await self._get_object(path, "user", User, "user", **{"include[]": ["teams"]})
+
+    async def team(self, team_id: str) -> Team:
+        """One team (``AbilityError`` without the teams ability)."""
+        path = f"/teams/{quote(team_id, safe='')}"
+        return await self._get_object(path, "team", Team, "team")
+
+    async def escalation_policy(self, policy_id: str) -> EscalationPolicy:
+        """One escalation policy with the listing's ``include[]`` (teams, services, targets)."""
+        path = f"/escalation_policies/{quote(policy_id, safe='')}"
+        return await self._get_object(
+            path, "escalation_policy", EscalationPolicy, "escalation policy",
+            **{"include[]": ["teams", "services", "targets"]},
+        )
+
+    async def schedule(self, schedule_id: str) -> Schedule:
+        """One layer-based (v2) schedule with its layers (``NotFoundError`` for a v3 id)."""
+        path = f"/schedules/{quote(schedule_id, safe='')}"
+        return await self._get_object(path, "schedule", Schedule, "schedule")
 
     async def exists(self, path: str) -> bool:
         """True when ``GET path`` succeeds, False on 404."""
@@ -450,3 +506,30 @@ class PagerDutyClient:
         except BadRequestError:  # PagerDuty's answer there for a layer-based id
             return False
 
+
+    # -- who is on call (pdsearch/pagerduty/oncalls.py) ---------------------------------------
+
+    async def oncalls(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        policy_ids: Sequence[str] | None = None,
+        only: bool = False,
+    ) -> list[OnCall]:
+        """Every on-call of every policy meeting ``[since, until]``, users included; past the
+        10,000 paging limit split by ``policy_ids`` (else ``PagingLimitError``). ``only``:
+        just those of ``policy_ids``."""
+        return await list_oncalls(
+            self.session, since, until, policy_ids=policy_ids, only=only, cap=self.offset_cap
+        )
+
+    async def schedule_shifts(
+        self, schedule_id: str, since: datetime, until: datetime
+    ) -> list[Shift]:
+        """One schedule's final schedule over ``[since, until]`` (whole shifts); layer-based
+        first, then shift-based (v3). ``NotFoundError`` when it is neither."""
+        try:
+            return await schedule_shifts(self.session, schedule_id, since, until)
+        except NotFoundError:
+            return await schedule_shifts(self.session, schedule_id, since, until, v3=True)

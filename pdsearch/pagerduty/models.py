@@ -55,6 +55,17 @@ class Team(PDModel):
         return self.default_role == "none"
 
 
+class Service(PDModel):
+    """A service: what pdsearch reads of it is what it is for (its description)."""
+
+    id: str
+    type: str = "service"
+    name: str = ""
+    summary: str | None = None
+    description: str | None = None
+    html_url: str | None = None
+
+
 class TeamMember(PDModel):
     user: Reference
     role: str = "responder"

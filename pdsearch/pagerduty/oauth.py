@@ -327,7 +327,8 @@ class OAuthAuth(Auth):
 
     async def _refresh(self, http: httpx.AsyncClient, clock: Clock) -> None:
         old = self._token
-        assert old.refresh_token is not None
+        if old.refresh_token is None:
+            raise RuntimeError("_refresh needs a token with a refresh token; callers check first")
         data = await _token_call(
             http,
             self.oauth_base_url,
@@ -441,7 +442,8 @@ class AppTokenAuth(Auth):
             async with self._get_lock():
                 if self._token is token:
                     self._token = await self._fetch(http, clock)
-        assert self._token is not None
+        if self._token is None:
+            raise RuntimeError("no access token after fetching one")
         return f"Bearer {self._token.access_token}"
 
     async def renew_after_401(self, http: httpx.AsyncClient, clock: Clock, rejected: str) -> bool:

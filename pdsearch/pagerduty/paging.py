@@ -1,4 +1,4 @@
-"""Reading whole listings: offset paging past PagerDuty's 10,000 cap, and cursor paging.
+"""Reading whole offset-paged listings, past PagerDuty's 10,000 cap (cursor paging: ``cursor.py``).
 
 Offset paging asks for 100 at a time, follows ``more``, and moves the offset by what actually
 arrived. The first page asks for ``total``: when it comes, the other pages' offsets are known, so
@@ -285,7 +285,8 @@ class OffsetReader:
         piece stands where a page-by-page read would: at the last page's end, following its
         ``more``.
         """
-        assert piece.total is not None
+        if piece.total is None:
+            raise RuntimeError("a piece is read in parallel only once its total is known")
         step = piece.offset
         offsets = list(range(step, min(piece.total, self.listing.cap), step))
         if not offsets:
@@ -322,7 +323,8 @@ class OffsetReader:
         duplicates, which are dropped, and ``more`` on the last page, which is followed; one
         added before a page already read is missed, as it would be by a page-by-page read.
         """
-        assert piece.total is not None
+        if piece.total is None:
+            raise RuntimeError("a piece's completeness is judged only once its total is known")
         return len(piece.ids) < min(piece.total, self.listing.cap)
 
     async def _rest(self, piece: _Piece) -> list[dict[str, Any]]:
@@ -395,20 +397,8 @@ class OffsetReader:
                 # so read them concurrently; the session caps requests in flight.
                 async for page in self._finish_all(children):
                     yield page
-            whole = [c for c in children if c.total is not None and c.total == piece.total]
-            cap = self.listing.cap
-            parts = sorted((c for c in children if c not in whole), key=lambda c: -(c.total or cap))
-            if piece.whole_depth >= MAX_WHOLE_DEPTH:
-                whole = []
-            for child in parts + whole:
-                if self._covered(piece):
-                    return
-                if self._covered(child):
-                    continue  # everything it holds was read through other pieces
-                if child in whole:
-                    child.whole_depth = piece.whole_depth + 1
-                async for page in self._finish(child):
-                    yield page
+            async for page in self._finish_children(piece, children):
+                yield page
             if self._covered(piece):
                 return
         if not tried:
@@ -421,6 +411,27 @@ class OffsetReader:
                 f"some {piece.describe(self.listing.noun)} match no team and no name query that "
                 "splits the listing"
             )
+
+    async def _finish_children(
+        self, piece: _Piece, children: list[_Piece]
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        """Read on the children of ``piece`` whose first page is in: the biggest first, those
+        that match the whole piece last (and not at all past ``MAX_WHOLE_DEPTH``), stopping
+        once the piece is covered."""
+        whole = [c for c in children if c.total is not None and c.total == piece.total]
+        cap = self.listing.cap
+        parts = sorted((c for c in children if c not in whole), key=lambda c: -(c.total or cap))
+        if piece.whole_depth >= MAX_WHOLE_DEPTH:
+            whole = []
+        for child in parts + whole:
+            if self._covered(piece):
+                return
+            if self._covered(child):
+                continue  # everything it holds was read through other pieces
+            if child in whole:
+                child.whole_depth = piece.whole_depth + 1
+            async for page in self._finish(child):
+                yield page
 
     def _limit_error(self, why: str) -> PagingLimitError:
         return PagingLimitError(
@@ -468,40 +479,3 @@ class OffsetReader:
         _, _, now = await fetch_page(self.session, self.listing, {}, 0, 1, True)
         target = expected if now is None else min(expected, now)
         return len(self.seen) >= target
-
-
-async def iter_cursor(
-    session: Session, path: str, key: str, params: Params, limit: int = 100
-) -> AsyncIterator[dict[str, Any]]:
-    """Every item of a cursor-paged listing (``next_cursor`` until it is null)."""
-    cursor: str | None = None
-    while True:
-        query: dict[str, Any] = {**params, "limit": limit}
-        if cursor:
-            query["cursor"] = cursor
-        _, body = await session.request("GET", path, query)
-        if not isinstance(body, dict) or not isinstance(body.get(key), list):
-            raise InvalidResponseError(
-                f"PagerDuty's answer to GET {path} has no '{key}' list; it is not shaped like "
-                "PagerDuty's.",
-                method="GET",
-                path=path,
-            )
-        for raw in body[key]:
-            if not isinstance(raw, dict):
-                raise InvalidResponseError(
-                    f"PagerDuty's answer to GET {path} lists something that is not an object.",
-                    method="GET",
-                    path=path,
-                )
-            yield raw
-        next_cursor = body.get("next_cursor")
-        if not isinstance(next_cursor, str) or not next_cursor:
-            return
-        if next_cursor == cursor:
-            raise InvalidResponseError(
-                f"PagerDuty's answer to GET {path} repeats the cursor it was given.",
-                method="GET",
-                path=path,
-            )
-        cursor = next_cursor

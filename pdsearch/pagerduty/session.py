@@ -6,10 +6,15 @@ This is the only place that sends REST API requests and the only place that retr
   connection, then becomes ``InvalidResponseError``.
 - 429: wait ``ratelimit-reset`` seconds (or back off exponentially with jitter when PagerDuty sends
   no headers), for at most ``RetryPolicy.max_rate_limit_wait`` seconds, then ``RateLimitError``.
-- 5xx, 408, timeouts, refused or broken connections: exponential backoff with jitter, at most
+- 5xx, 408, timeouts, broken connections: exponential backoff with jitter, at most
   ``max_attempts`` tries and ``max_elapsed`` seconds, then ``ServerError`` / ``TransportError``.
+  A refused connection (nothing listens at the address) gets one quick retry, then a
+  ``TransportError`` naming the host: a person pressing Connect hears of it within a second.
 - 401: the credential is renewed once (OAuth refresh) and the request tried again; then
   ``AuthenticationError``. 400, 402, 403 and 404 are never retried.
+- A request that cannot even be written (a credential with a newline or an accented letter, a
+  URL httpx refuses) is ``ConfigurationError`` at once: sending it again cannot help, and calling
+  it "unreachable" would send people looking at the network.
 """
 
 from __future__ import annotations
@@ -19,15 +24,16 @@ import json
 import logging
 import random
 from collections.abc import Mapping, Sequence
-from typing import Any, TypedDict
+from typing import Any, NoReturn, TypedDict
 
 import httpx
 
-from pdsearch.pagerduty.auth import Auth
+from pdsearch.pagerduty.auth import HEADER_SAFE_RULE, Auth, header_safe
 from pdsearch.pagerduty.errors import (
     AbilityError,
     AuthenticationError,
     BadRequestError,
+    ConfigurationError,
     InvalidResponseError,
     NotFoundError,
     PagerDutyError,
@@ -45,6 +51,9 @@ from pdsearch.pagerduty.timing import Clock, RetryPolicy
 log = logging.getLogger("pdsearch.pagerduty")
 
 ACCEPT = "application/vnd.pagerduty+json;version=2"
+#: A refused connection is tried once more after this many seconds, then reported.
+REFUSED_RETRY_DELAY = 0.25
+REFUSED_RETRIES = 1
 Params = Mapping[str, str | int | bool | Sequence[str]]
 
 # The scope each path needs (FACTS §1, ``x-pd-requires-scope``); the first match wins.
@@ -97,6 +106,29 @@ def _error_detail(response: httpx.Response) -> tuple[int | None, str]:
     elif isinstance(errors, dict):
         parts += [f"{k}: {v}" for k, v in errors.items()]
     return code, "; ".join(p.rstrip(". ") for p in parts if p)[:500]
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a connect error is a refusal (nothing listens there): the OS said so, anywhere
+    in the chain of causes httpx and its transport wrap it in."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError) or "Connection refused" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc).strip() or type(exc).__name__
+
+
+def _host(url: str) -> str:
+    """host:port of a URL, as a person would look for it."""
+    parsed = httpx.URL(url)
+    return f"{parsed.host}:{parsed.port}" if parsed.port else parsed.host
 
 
 def _flat_params(params: Params | None) -> httpx.QueryParams:
@@ -166,7 +198,7 @@ class Session:
 
     def _raise_for(
         self, response: httpx.Response, method: str, path: str, params: Params | None, renewed: bool
-    ) -> None:
+    ) -> NoReturn:
         status = response.status_code
         code, detail = _error_detail(response)
         detail = self._scrub(detail)
@@ -217,6 +249,87 @@ class Session:
             **where,
         )
 
+    def _unsendable(self, method: str, path: str, authorization: str) -> ConfigurationError:
+        """The error for a request httpx refused to write, naming what to fix."""
+        _scheme, _, credential = authorization.partition(" ")
+        if not header_safe(credential):
+            again = (
+                "Enter the API key again."
+                if self.auth.kind == "API key"
+                else "Authorize the connector with PagerDuty again."
+            )
+            message = (
+                f"The {self.auth.kind} cannot be sent to PagerDuty: it {HEADER_SAFE_RULE}. "
+                f"{again} Nothing was sent."
+            )
+        else:
+            message = (
+                f"The request {method} {path} to {self.base_url} cannot be sent: httpx refused "
+                "to write it. Check the connector's base URL. Nothing was sent."
+            )
+        return ConfigurationError(message, method=method, path=path)
+
+    def _transport_problem(
+        self, exc: TimeoutError | httpx.TransportError, method: str, path: str, url: str
+    ) -> TransportError:
+        """The error for a request that got no answer: timed out, refused, or cut."""
+        if isinstance(exc, (TimeoutError, httpx.TimeoutException)):
+            return TransportError(
+                f"PagerDuty did not answer {method} {path} within {self.timeout:g} s.",
+                method=method,
+                path=path,
+            )
+        if isinstance(exc, httpx.ConnectError):
+            if _refused(exc):
+                return TransportError(
+                    f"nothing answered at {_host(url)} (connection refused, {method} "
+                    f"{path}): no server listens at {self.base_url}.",
+                    method=method,
+                    path=path,
+                )
+            return TransportError(
+                f"Could not connect to {_host(url)} during {method} {path} ({_reason(exc)}).",
+                method=method,
+                path=path,
+            )
+        return TransportError(
+            f"The connection to {self.base_url} failed during {method} {path} "
+            f"({type(exc).__name__}).",
+            method=method,
+            path=path,
+        )
+
+    def _outcome(
+        self, response: httpx.Response, method: str, path: str, params: Params | None, renewed: bool
+    ) -> tuple[int, Any] | PagerDutyError:
+        """A 2xx answer's status and decoded JSON (or None), or the error worth a retry (a 5xx,
+        a 408, a body that is not JSON); raises for any other answer."""
+        status = response.status_code
+        if 200 <= status < 300:
+            if status == 204 or not response.content:
+                return status, None
+            try:
+                return status, json.loads(response.content)
+            except ValueError:
+                return InvalidResponseError(
+                    f"PagerDuty's answer to {method} {path} is not valid JSON; it may "
+                    "have been cut short, or a proxy answered instead of PagerDuty.",
+                    method=method,
+                    path=path,
+                    status_code=status,
+                )
+        if status >= 500 or status == 408:
+            _, detail = _error_detail(response)
+            return ServerError(
+                f"PagerDuty answered {status} to {method} {path}"
+                + (f" ({self._scrub(detail)})" if detail else "")
+                + ". It may be having trouble; try again later.",
+                method=method,
+                path=path,
+                status_code=status,
+            )
+        self._raise_for(response, method, path, params, renewed)
+
     async def request(
         self, method: str, path: str, params: Params | None = None
     ) -> tuple[int, Any]:
@@ -226,11 +339,13 @@ class Session:
         started = self.clock.monotonic()
         attempts = 0
         rate_waited = 0.0
-        renewed = False
+        renewed = tried_renewal = False
+        refused = 0
         while True:
             authorization = await self.auth.authorization(self.http, self.clock)
             headers = {"Authorization": authorization, "Accept": ACCEPT}
             problem: PagerDutyError | None = None
+            unsendable: ConfigurationError | None = None
             async with self._semaphore:
                 await self.limiter.acquire()
                 response: httpx.Response | None = None
@@ -239,24 +354,25 @@ class Session:
                         response = await self.http.request(
                             method, url, params=query, headers=headers
                         )
-                except (TimeoutError, httpx.TimeoutException):
-                    problem = TransportError(
-                        f"PagerDuty did not answer {method} {path} within {self.timeout:g} s.",
-                        method=method,
-                        path=path,
-                    )
-                except httpx.TransportError as exc:
-                    problem = TransportError(
-                        f"The connection to {self.base_url} failed during {method} {path} "
-                        f"({type(exc).__name__}).",
-                        method=method,
-                        path=path,
-                    )
+                except (
+                    UnicodeEncodeError,
+                    httpx.LocalProtocolError,
+                    httpx.InvalidURL,
+                    httpx.UnsupportedProtocol,
+                ):
+                    unsendable = self._unsendable(method, path, authorization)
+                except (TimeoutError, httpx.TransportError) as exc:
+                    problem = self._transport_problem(exc, method, path, url)
+                    refused += isinstance(exc, httpx.ConnectError) and _refused(exc)
                 finally:
                     limited = response is not None and response.status_code == 429
                     self.limiter.release(
                         response.headers if response is not None else None, rate_limited=limited
                     )
+            if unsendable is not None:
+                # Raised out here, not in the except clause, so httpx's error (whose message
+                # quotes the header, secret and all) is not kept as its context.
+                raise unsendable
             if response is not None:
                 status = response.status_code
                 log.debug("%s %s -> %d", method, path, status)
@@ -278,41 +394,32 @@ class Session:
                     await self.clock.sleep(pause)
                     continue
                 self.limiter.on_success()
-                if status == 401 and not renewed:
-                    renewed = True
+                if status == 401 and not tried_renewal:
+                    tried_renewal = True
+                    # Only a credential that can be renewed (an OAuth token) was: an API key
+                    # never is, and its message must not say so.
                     if await self.auth.renew_after_401(self.http, self.clock, authorization):
+                        renewed = True
                         log.info("401 on %s %s; retrying with a renewed credential", method, path)
                         continue
-                if 200 <= status < 300:
-                    if status == 204 or not response.content:
-                        return status, None
-                    try:
-                        return status, json.loads(response.content)
-                    except ValueError:
-                        problem = InvalidResponseError(
-                            f"PagerDuty's answer to {method} {path} is not valid JSON; it may "
-                            "have been cut short, or a proxy answered instead of PagerDuty.",
-                            method=method,
-                            path=path,
-                            status_code=status,
-                        )
-                elif status >= 500 or status == 408:
-                    _, detail = _error_detail(response)
-                    problem = ServerError(
-                        f"PagerDuty answered {status} to {method} {path}"
-                        + (f" ({self._scrub(detail)})" if detail else "")
-                        + ". It may be having trouble; try again later.",
-                        method=method,
-                        path=path,
-                        status_code=status,
-                    )
-                else:
-                    self._raise_for(response, method, path, params, renewed)
-            assert problem is not None
+                outcome = self._outcome(response, method, path, params, renewed)
+                if not isinstance(outcome, PagerDutyError):
+                    return outcome
+                problem = outcome
+            if problem is None:
+                raise RuntimeError(f"{method} {path} neither answered nor failed")
             attempts += 1
             delay = self.policy.backoff(attempts, self.rng)
+            if refused:
+                # A refused connection is answered at once and rarely mends within seconds:
+                # one quick retry (a server restarting), not a 5xx's backoff.
+                delay = min(delay, REFUSED_RETRY_DELAY)
             elapsed = self.clock.monotonic() - started
-            if attempts >= self.policy.max_attempts or elapsed + delay > self.policy.max_elapsed:
+            if (
+                attempts >= self.policy.max_attempts
+                or refused > REFUSED_RETRIES
+                or elapsed + delay > self.policy.max_elapsed
+            ):
                 problem.message = problem.message + f" Gave up after {attempts} attempts."
                 problem.args = (problem.message,)
                 raise problem

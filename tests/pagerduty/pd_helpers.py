@@ -1,12 +1,12 @@
-"""Test helpers for the PagerDuty client: a clock that doesn't really wait, simulator builders."""
+"""Test helpers for the PagerDuty client: simulator builders sharing one FakeClock with it."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from clock import FakeClock
 
 from pdsearch.simulator.account import Account
 from pdsearch.simulator.app import create_app
@@ -18,26 +18,6 @@ API_KEY = "pd-client-test-key-0123456789"
 CLIENT_ID = "pd-client-test-app"
 CLIENT_SECRET = "pd-client-test-secret-abcdef0123"
 BASE = "http://127.0.0.1:9"  # never dialled: the ASGI transport answers in-process
-
-
-class FakeClock:
-    """Time that moves only when someone sleeps (instantly); shared with the simulator."""
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.start = start
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def time(self) -> float:
-        return self.start + self.now
-
-    def monotonic(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += max(0.0, seconds)
-        await asyncio.sleep(0)
 
 
 @dataclass

@@ -12,6 +12,7 @@ import pytest
 from pd_helpers import API_KEY, BASE, CLIENT_ID, CLIENT_SECRET, Sim, make_sim
 
 from pdsearch.pagerduty import (
+    DEFAULT_SCOPES,
     REQUIRED_SCOPES,
     ApiKeyAuth,
     AppTokenAuth,
@@ -41,8 +42,8 @@ def client(sim: Sim, auth: object, **kwargs: object) -> PagerDutyClient:
 
 async def authorize(sim: Sim, scopes: tuple[str, ...] | None = None) -> OAuthToken:
     """The whole authorization-code flow: URL, approval (the simulator approves), exchange."""
-    kwargs = {"scopes": scopes} if scopes is not None else {}
-    request = authorization_request(CLIENT_ID, REDIRECT, oauth_base_url=BASE, **kwargs)
+    wanted = DEFAULT_SCOPES if scopes is None else scopes
+    request = authorization_request(CLIENT_ID, REDIRECT, oauth_base_url=BASE, scopes=wanted)
     async with httpx.AsyncClient(transport=sim.transport) as http:
         answer = await http.get(request.url)
     assert answer.status_code == 302
@@ -70,7 +71,8 @@ async def test_api_key_reads_account_facts() -> None:
         users = [u async for u in pd.users()]
     assert {u.id for u in users} == set(sim.simulator.account.users)
     sent = [u for u in sim.urls if "/users" in u]
-    assert sent and all(u.startswith(BASE) for u in sent)
+    assert sent
+    assert all(u.startswith(BASE) for u in sent)
     assert sim.transport.accept == {"application/vnd.pagerduty+json;version=2"}  # type: ignore[attr-defined]
 
 
@@ -81,7 +83,8 @@ async def test_user_api_key_is_user_level() -> None:
     async with client(sim, ApiKeyAuth("user-level-key-123456")) as pd:
         info = await pd.account_info()
     assert info.account_level is False
-    assert info.user is not None and info.user.id == user_id
+    assert info.user is not None
+    assert info.user.id == user_id
     assert info.subdomain == "acme"
 
 
@@ -106,13 +109,15 @@ async def test_authorization_url_has_pkce_s256_state_and_scopes() -> None:
 async def test_oauth_flow_end_to_end_gives_user_level_access() -> None:
     sim = make_sim()
     token = await authorize(sim)
-    assert token.refresh_token and token.expires_at
+    assert token.refresh_token
+    assert token.expires_at
     saved: list[OAuthToken] = []
     auth = OAuthAuth(CLIENT_ID, CLIENT_SECRET, token, saved.append, oauth_base_url=BASE)
     async with client(sim, auth) as pd:
         info = await pd.account_info()
         policies = [p async for p in pd.escalation_policies()]
-    assert info.account_level is False and info.subdomain == "acme"
+    assert info.account_level is False
+    assert info.subdomain == "acme"
     assert len(policies) == len(sim.simulator.account.escalation_policies)
     assert saved == []  # nothing was due for refresh
     assert any(u.endswith("/oauth/token") for u in sim.urls)
@@ -149,7 +154,8 @@ async def test_refresh_ahead_of_expiry_persists_rotation_before_use() -> None:
     async with client(sim, auth) as pd:
         assert sim.simulator.request_count == 0
         await pd.account_info()
-    assert len(saved) == 1 and auth.refreshes == 1
+    assert len(saved) == 1
+    assert auth.refreshes == 1
     new = saved[0]
     assert new.refresh_token != token.refresh_token  # rotated
     assert new.access_token != token.access_token
@@ -177,7 +183,8 @@ async def test_refresh_once_after_401() -> None:
     async with client(sim, auth) as pd:
         teams = [t async for t in pd.teams()]
     assert len(teams) == len(sim.simulator.account.teams)
-    assert len(saved) == 1 and auth.refreshes == 1
+    assert len(saved) == 1
+    assert auth.refreshes == 1
 
 
 async def test_refresh_on_expiry_with_simulated_time() -> None:
@@ -186,7 +193,7 @@ async def test_refresh_on_expiry_with_simulated_time() -> None:
     auth = OAuthAuth(CLIENT_ID, CLIENT_SECRET, token, oauth_base_url=BASE)
     async with client(sim, auth) as pd:
         [u async for u in pd.users()]
-        sim.clock.now += 3600  # an hour later the first token is long dead
+        sim.clock.advance(3600)  # an hour later the first token is long dead
         [u async for u in pd.users()]
     assert auth.refreshes == 1
 
@@ -198,7 +205,8 @@ async def test_expired_refresh_token_gives_clear_error() -> None:
         with pytest.raises(OAuthError) as caught:
             await pd.account_info()
     message = str(caught.value)
-    assert "invalid_grant" in message and "authorize the connector" in message
+    assert "invalid_grant" in message
+    assert "authorize the connector" in message
     assert "refresh-token-that-expired" not in message
 
 
@@ -245,8 +253,10 @@ async def test_app_token_is_account_level() -> None:
     async with client(sim, auth) as pd:
         info = await pd.account_info()
         schedules = [s async for s in pd.schedules()]
-    assert info.account_level is True and info.subdomain == "acme"
-    assert schedules and all(s.schedule_layers for s in schedules)
+    assert info.account_level is True
+    assert info.subdomain == "acme"
+    assert schedules
+    assert all(s.schedule_layers for s in schedules)
     assert auth.fetches == 1
     assert "/users/me" not in sim.simulator.requests_by_path
 
@@ -269,7 +279,8 @@ async def test_wrong_api_key_suggests_the_region() -> None:
             await pd.account_info()
         assert pd.requests_made == 1
     message = str(caught.value)
-    assert "401" in message and "set the region to eu" in message
+    assert "401" in message
+    assert "set the region to eu" in message
     assert "not-the-key-987654" not in message
 
 
@@ -279,11 +290,12 @@ async def test_eu_region_uses_the_eu_host() -> None:
         ApiKeyAuth(API_KEY), region="eu", transport=sim.transport, clock=sim.clock
     ) as pd:
         info = await pd.account_info()
+        sim.simulator.revoke_api_key()
         with pytest.raises(AuthenticationError):
-            sim.simulator.revoke_api_key()
             await pd.get("/users")
     assert info.subdomain == "acme"  # from https://acme.eu.pagerduty.com/...
-    assert sim.urls and all(u.startswith("https://api.eu.pagerduty.com/") for u in sim.urls)
+    assert sim.urls
+    assert all(u.startswith("https://api.eu.pagerduty.com/") for u in sim.urls)
 
 
 async def test_eu_401_suggests_us() -> None:
@@ -344,7 +356,8 @@ async def test_concurrent_requests_refresh_once() -> None:
     auth = OAuthAuth(CLIENT_ID, CLIENT_SECRET, due, saved.append, oauth_base_url=BASE)
     async with client(sim, auth) as pd:
         await asyncio.gather(*(pd.get("/users", {"limit": 1}) for _ in range(8)))
-    assert auth.refreshes == 1 and len(saved) == 1
+    assert auth.refreshes == 1
+    assert len(saved) == 1
 
 
 async def test_app_token_renewed_after_401() -> None:

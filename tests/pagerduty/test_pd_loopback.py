@@ -73,14 +73,16 @@ async def test_oauth_flow_over_loopback(server: SimulatorServer) -> None:
         schedules = [s async for s in pd.schedules()]
     assert info.account_level is False
     assert schedules
-    assert len(saved) == 1 and saved[0].refresh_token != token.refresh_token
+    assert len(saved) == 1
+    assert saved[0].refresh_token != token.refresh_token
 
 
 async def test_wrong_key_over_loopback_names_the_base_url(server: SimulatorServer) -> None:
     async with PagerDutyClient(ApiKeyAuth("nope-123456"), base_url=server.base_url) as pd:
         with pytest.raises(AuthenticationError) as caught:
             await pd.account_info()
-    assert server.base_url in str(caught.value) and "nope-123456" not in str(caught.value)
+    assert server.base_url in str(caught.value)
+    assert "nope-123456" not in str(caught.value)
 
 
 async def test_nothing_listening_is_a_transport_error() -> None:
@@ -92,4 +94,5 @@ async def test_nothing_listening_is_a_transport_error() -> None:
     ) as pd:
         with pytest.raises(TransportError) as caught:
             await pd.get("/users")
-    assert "127.0.0.1:9" in str(caught.value) and "2 attempts" in str(caught.value)
+    assert "127.0.0.1:9" in str(caught.value)
+    assert "2 attempts" in str(caught.value)

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from clock import FakeClock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pd_helpers import FakeClock
 
 from pdsearch.pagerduty import ApiKeyAuth, PagerDutyClient, PagingLimitError
 
@@ -109,10 +109,13 @@ async def test_split_reads_everything_once_or_says_it_cannot(
     specs: list[tuple[str, str, list[str]]], substring: bool, teams_ability: bool
 ) -> None:
     server = Server(build(specs), substring, teams_ability)
+    refusal: PagingLimitError | None = None
     try:
         ids = await read_users(server)
     except PagingLimitError as exc:
-        assert "could not be read completely" in str(exc)
+        refusal, ids = exc, []
+    if refusal is not None:
+        assert "could not be read completely" in str(refusal)
     else:
         assert len(ids) == len(set(ids))
         assert set(ids) == {u["id"] for u in server.users}
@@ -120,7 +123,9 @@ async def test_split_reads_everything_once_or_says_it_cannot(
 
 
 async def test_prefix_matching_server_is_split_completely() -> None:
-    specs = [(f"n{i % 37:02d}", f"s{i}", []) for i in range(CAP * 5)]
+    specs: list[tuple[str, str, list[str]]] = [
+        (f"n{i % 37:02d}", f"s{i}", []) for i in range(CAP * 5)
+    ]
     server = Server(build(specs), substring=False, teams_ability=False)
     ids = await read_users(server)
     assert sorted(ids) == sorted(u["id"] for u in server.users)
