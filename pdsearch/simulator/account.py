@@ -1,14 +1,16 @@
-"""The simulated PagerDuty account: PagerDuty-shaped JSON dicts keyed by id.
+"""The simulated PagerDuty account: its state, the reads that render it, and its writer.
 
-Stored objects hold only what a client sets (PagerDuty's request shapes); what PagerDuty computes
-on read (``summary``, ``self``, ``html_url``, a user's ``teams``, a schedule's ``users``, ``teams``
-and ``escalation_policies``, a policy's ``services``) is derived by the ``render_*`` methods, so it
-can never go stale after a write.
+``Account`` is an ``AccountState`` (objects, hosts, abilities, audit trail, clock, lock, version;
+``account_state.py``) with PagerDuty's reads on top: listings in PagerDuty's stable order with its
+filters, and ``render_*`` methods that add what PagerDuty computes on read (``summary``,
+``self``, ``html_url``, a user's ``teams``, a schedule's ``users``, ``teams`` and
+``escalation_policies``, a policy's ``services``), so nothing derived can go stale after a write.
+Writes go through ``self.writer`` (an ``AccountWriter``, ``writer.py``); the methods here that
+write return what the API answers with.
 
 Kinds used by the listing and write methods: ``users``, ``teams``, ``schedules`` (layer-based v2),
 ``schedules_v3`` (shift-based; PagerDuty serves them only under ``/v3/schedules``),
-``escalation_policies`` and ``services``. Writes live in ``account_writes.py`` (mixed in here);
-every one appends an audit record.
+``escalation_policies`` and ``services``.
 
 Errors: ``AccountError`` (a ``ValueError``) for invalid input or files, the app's 400 code 2001;
 ``NotFound`` for an unknown id, the app's 404.
@@ -16,48 +18,32 @@ Errors: ``AccountError`` (a ``ValueError``) for invalid input or files, the app'
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pdsearch.simulator.account_writes import AccountWrites, Actor, AuditTrail
+from pdsearch.simulator.account_file import (
+    LoadedAccount,
+    dump_account,
+    parse_account,
+    read_account,
+    write_account,
+)
+from pdsearch.simulator.account_state import AccountState
+from pdsearch.simulator.audit import Actor, AuditTrail
+from pdsearch.simulator.constants import REFERENCES
 from pdsearch.simulator.errors import AccountError, NotFound
-from pdsearch.simulator.generator import IdMaker
-from pdsearch.simulator.validation import TEAM_ROLES, USER_ROLES
+from pdsearch.simulator.generator import generate
+from pdsearch.simulator.objects import Objects, kind_matches, schedule_user_ids
+from pdsearch.simulator.writer import AccountWriter
 
 JSON = dict[str, Any]
 
-__all__ = ["TEAM_ROLES", "USER_ROLES", "Account", "AccountError", "Actor", "AuditTrail", "NotFound"]
-
-KINDS = ("users", "teams", "schedules", "schedules_v3", "escalation_policies", "services")
-DEFAULT_ABILITIES = (
-    "teams",
-    "read_only_users",
-    "advanced_permissions",
-    "audit_trail",
-    "escalation_policy_support",
-    "urgencies",
-)
-
-# kind -> (reference type, API path, web path)
-_REF: dict[str, tuple[str, str, str]] = {
-    "users": ("user_reference", "users", "users"),
-    "teams": ("team_reference", "teams", "teams"),
-    "schedules": ("schedule_reference", "schedules", "schedules"),
-    "schedules_v3": ("schedule_v3_reference", "v3/schedules", "schedules"),
-    "escalation_policies": (
-        "escalation_policy_reference",
-        "escalation_policies",
-        "escalation_policies",
-    ),
-    "services": ("service_reference", "services", "service-directory"),
-}
+__all__ = ["Account", "AccountError", "Actor", "AuditTrail", "NotFound"]
 
 
-class Account(AccountWrites):
+class Account(AccountState):
     """A whole PagerDuty account in memory. Reads are lock-free; writes hold ``self.lock``."""
 
     def __init__(
@@ -66,49 +52,16 @@ class Account(AccountWrites):
         region: str = "us",
         *,
         clock: Callable[[], datetime] | None = None,
+        objects: Objects | None = None,
     ) -> None:
-        if region not in ("us", "eu"):
-            raise AccountError(f"region must be 'us' or 'eu', not {region!r}")
-        self.subdomain = subdomain
-        self.region = region
-        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
-        self.users: dict[str, JSON] = {}
-        self.teams: dict[str, JSON] = {}
-        self.memberships: dict[str, list[JSON]] = {}  # team id -> [{"user_id", "role"}]
-        self.schedules: dict[str, JSON] = {}  # v2 ("schedule") and v3 ("schedule_v3")
-        self.escalation_policies: dict[str, JSON] = {}
-        self.services: dict[str, JSON] = {}
-        self.audit_records = AuditTrail()  # oldest first; call it to query, newest first
-        self._ids: IdMaker | None = None
-        self.abilities: list[str] = list(DEFAULT_ABILITIES)
-        self.lock = threading.RLock()
-        self._version = 0
-        self._kind_versions: dict[str, int] = {}
+        super().__init__(subdomain, region, clock=clock, objects=objects)
+        self.writer = AccountWriter(self)
         self._derived_version = -1
         self._sorted: dict[tuple[str, int], list[str]] = {}
         self._texts: dict[tuple[str, int], dict[str, str]] = {}
         self._user_teams: dict[str, list[str]] = {}
         self._schedule_policies: dict[str, list[str]] = {}
-        self._user_policies: dict[str, list[str]] = {}
         self._policy_services: dict[str, list[str]] = {}
-        self._id_counter = 0
-
-    # ----------------------------------------------------------------- hosts and references
-
-    @property
-    def api_url(self) -> str:
-        return (
-            "https://api.eu.pagerduty.com" if self.region == "eu" else "https://api.pagerduty.com"
-        )
-
-    @property
-    def web_url(self) -> str:
-        host = (
-            f"{self.subdomain}.eu.pagerduty.com"
-            if self.region == "eu"
-            else (f"{self.subdomain}.pagerduty.com")
-        )
-        return f"https://{host}"
 
     @classmethod
     def generate(
@@ -122,60 +75,11 @@ class Account(AccountWrites):
         region: str = "us",
     ) -> Account:
         """A realistic account, the same for the same arguments (see ``generator.py``)."""
-        from pdsearch.simulator.generator import generate_into
-
-        account = cls(subdomain, region)
-        generate_into(account, seed, teams, users, schedules, policies)
-        return account
-
-    def store(self, kind: str) -> dict[str, JSON]:
-        if kind in ("schedules", "schedules_v3"):
-            return self.schedules
-        if kind not in KINDS:
-            raise AccountError(f"unknown kind {kind!r}; known kinds: {', '.join(KINDS)}")
-        store: dict[str, JSON] = getattr(self, kind)
-        return store
-
-    def get(self, kind: str, object_id: str) -> JSON:
-        """The stored object (not a copy; do not change it outside the write methods)."""
-        obj = self.store(kind).get(object_id)
-        if obj is None or not _kind_matches(kind, obj):
-            raise NotFound(kind, object_id)
-        return obj
-
-    def exists(self, kind: str, object_id: str) -> bool:
-        obj = self.store(kind).get(object_id)
-        return obj is not None and _kind_matches(kind, obj)
-
-    def schedule_kind(self, schedule_id: str) -> str:
-        """``schedules`` or ``schedules_v3`` for a stored schedule id."""
-        obj = self.schedules.get(schedule_id)
-        if obj is None:
-            raise NotFound("schedules", schedule_id)
-        return "schedules_v3" if obj.get("type") == "schedule_v3" else "schedules"
-
-    @property
-    def owner_id(self) -> str:
-        for user_id, user in self.users.items():
-            if user.get("role") == "owner":
-                return user_id
-        raise AccountError("the account has no owner")
-
-    def ref(self, kind: str, object_id: str) -> JSON:
-        """A reference in the spec's shape: id, type ``*_reference``, summary, self, html_url."""
-        ref_type, api_path, web_path = _REF[kind]
-        obj = self.store(kind).get(object_id)
-        summary = obj.get("name") if obj is not None else None
-        return {
-            "id": object_id,
-            "type": ref_type,
-            "summary": summary,
-            "self": f"{self.api_url}/{api_path}/{object_id}",
-            "html_url": f"{self.web_url}/{web_path}/{object_id}",
-        }
+        objects = generate(seed, teams, users, schedules, policies, subdomain)
+        return cls(subdomain, region, objects=objects)
 
     def _decorate(self, kind: str, obj: JSON) -> JSON:
-        _ref_type, api_path, web_path = _REF[kind]
+        _ref_type, api_path, web_path = REFERENCES[kind]
         # Unset optional fields are left out: the spec types most of them as non-nullable.
         out = {k: v for k, v in obj.items() if v is not None}
         out["summary"] = obj.get("name")
@@ -185,18 +89,8 @@ class Account(AccountWrites):
 
     # ----------------------------------------------------------------- derived indexes
 
-    def _touch(self, *kinds: str) -> None:
-        """Call after every change so derived indexes and sorted listings are rebuilt.
-
-        ``kinds`` whose names or set of ids changed get their listings re-sorted (all when none
-        is named); the derived indexes are rebuilt after any change."""
-        self._version += 1
-        for kind in kinds or KINDS:
-            for k in ("schedules", "schedules_v3") if kind.startswith("schedules") else (kind,):
-                self._kind_versions[k] = self._kind_versions.get(k, 0) + 1
-
     def _derive(self) -> None:
-        if self._derived_version == self._version:
+        if self._derived_version == self.version:
             return
         with self.lock:
             user_teams: dict[str, list[str]] = {}
@@ -204,15 +98,12 @@ class Account(AccountWrites):
                 for member in members:
                     user_teams.setdefault(member["user_id"], []).append(team_id)
             schedule_policies: dict[str, list[str]] = {}
-            user_policies: dict[str, list[str]] = {}
             for policy_id, policy in self.escalation_policies.items():
                 for rule in policy.get("escalation_rules", []):
                     for target in rule.get("targets", []):
                         if target["type"] in ("user", "user_reference"):
-                            index = user_policies
-                        else:
-                            index = schedule_policies
-                        bucket = index.setdefault(target["id"], [])
+                            continue  # a schedule's policies are what is indexed
+                        bucket = schedule_policies.setdefault(target["id"], [])
                         if not bucket or bucket[-1] != policy_id:
                             bucket.append(policy_id)
             policy_services: dict[str, list[str]] = {}
@@ -223,7 +114,6 @@ class Account(AccountWrites):
             for mapping, kind in (
                 (user_teams, "teams"),
                 (schedule_policies, "escalation_policies"),
-                (user_policies, "escalation_policies"),
                 (policy_services, "services"),
             ):
                 rank = {object_id: n for n, object_id in enumerate(self._sorted_ids(kind))}
@@ -231,9 +121,8 @@ class Account(AccountWrites):
                     mapping[key] = _by_rank(ids, rank)
             self._user_teams = user_teams
             self._schedule_policies = schedule_policies
-            self._user_policies = user_policies
             self._policy_services = policy_services
-            self._derived_version = self._version
+            self._derived_version = self.version
 
     def _name_key(self, kind: str, object_id: str) -> tuple[str, str]:
         obj = self.store(kind).get(object_id) or {}
@@ -277,15 +166,15 @@ class Account(AccountWrites):
         return ids
 
     def _sorted_ids(self, kind: str) -> list[str]:
-        key = (kind, self._kind_versions.get(kind, 0))
+        key = (kind, self.kind_versions.get(kind, 0))
         cached = self._sorted.get(key)
         if cached is None:
             store = self.store(kind)
             with self.lock:
-                ids = [i for i, obj in list(store.items()) if _kind_matches(kind, obj)]
+                ids = [i for i, obj in list(store.items()) if kind_matches(kind, obj)]
             cached = sorted(ids, key=lambda i: (str(store[i].get("name", "")).lower(), i))
             self._sorted = {
-                k: v for k, v in self._sorted.items() if k[1] == self._kind_versions.get(k[0], 0)
+                k: v for k, v in self._sorted.items() if k[1] == self.kind_versions.get(k[0], 0)
             }
             self._sorted[key] = cached
         return cached
@@ -300,7 +189,7 @@ class Account(AccountWrites):
 
     def _search_texts(self, kind: str) -> dict[str, str]:
         """Lower-cased name (and e-mail) per id, what ``query`` matches; cached per version."""
-        key = (kind, self._kind_versions.get(kind, 0))
+        key = (kind, self.kind_versions.get(kind, 0))
         cached = self._texts.get(key)
         if cached is None:
             store = self.store(kind)
@@ -308,9 +197,7 @@ class Account(AccountWrites):
                 cached = {i: _search_text(obj) for i, obj in store.items()}
             self._texts = {
                 key: cached,
-                **{
-                    k: v for k, v in self._texts.items() if k[1] == self._kind_versions.get(k[0], 0)
-                },
+                **{k: v for k, v in self._texts.items() if k[1] == self.kind_versions.get(k[0], 0)},
             }
         return cached
 
@@ -322,10 +209,6 @@ class Account(AccountWrites):
             for t in rule.get("targets", [])
             if t["type"] in ("user", "user_reference")
         ]
-
-    def team_ids_of_user(self, user_id: str) -> list[str]:
-        self._derive()
-        return list(self._user_teams.get(user_id, []))
 
     def members(self, team_id: str) -> list[JSON]:
         """``[{"user": UserReference, "role"}]`` for ``/teams/{id}/members``, by user name."""
@@ -373,8 +256,10 @@ class Account(AccountWrites):
         schedule = self.get("schedules", schedule_id)
         out = self._schedule_common("schedules", schedule)
         if include_layers:
+            # PagerDuty reads layers back highest (last written) first, the reverse of the
+            # order a client writes them in; the last written wins where layers overlap.
             out["schedule_layers"] = [
-                self._render_layer(layer) for layer in schedule["schedule_layers"]
+                self._render_layer(layer) for layer in reversed(schedule["schedule_layers"])
             ]
         else:
             out.pop("schedule_layers", None)
@@ -466,88 +351,61 @@ class Account(AccountWrites):
             return self.render_service(object_id)
         raise AccountError(f"unknown kind {kind!r}")
 
+    # ----------------------------------------------------------------- writes
+
+    def create(self, kind: str, obj: JSON, *, actor: Actor | None = None) -> JSON:
+        """Store a new object; returns it rendered as the create endpoint answers."""
+        with self.lock:
+            return self.render(kind, self.writer.create(kind, obj, actor=actor))
+
+    def update(self, kind: str, object_id: str, obj: JSON, *, actor: Actor | None = None) -> JSON:
+        """Change an object (fields given replace stored ones); returns it rendered."""
+        with self.lock:
+            self.writer.update(kind, object_id, obj, actor=actor)
+            return self.render(kind, object_id)
+
+    def delete(self, kind: str, object_id: str, *, actor: Actor | None = None) -> None:
+        """Remove an object, or refuse as PagerDuty does (``AccountError``)."""
+        self.writer.delete(kind, object_id, actor=actor)
+
+    def add_team_member(
+        self, team_id: str, user_id: str, role: str = "manager", *, actor: Actor | None = None
+    ) -> None:
+        """Add a user to a team, or change their role there."""
+        self.writer.add_team_member(team_id, user_id, role, actor=actor)
+
+    def remove_team_member(self, team_id: str, user_id: str, *, actor: Actor | None = None) -> None:
+        """Take a user off a team; ``NotFound`` if they are not on it."""
+        self.writer.remove_team_member(team_id, user_id, actor=actor)
+
     # ----------------------------------------------------------------- files
 
     def to_json(self) -> JSON:
         """The ``--save`` file: PagerDuty's own object shapes (as written), plus memberships and,
         once there are any, the audit records (oldest first)."""
-        with self.lock:
-            data: JSON = {
-                "subdomain": self.subdomain,
-                "region": self.region,
-                "abilities": list(self.abilities),
-                "users": [dict(u) for u in self.users.values()],
-                "teams": [dict(t) for t in self.teams.values()],
-                "memberships": [
-                    {"team_id": team_id, "user_id": m["user_id"], "role": m["role"]}
-                    for team_id, members in self.memberships.items()
-                    for m in members
-                ],
-                "schedules": [json.loads(json.dumps(s)) for s in self.schedules.values()],
-                "escalation_policies": [
-                    json.loads(json.dumps(p)) for p in self.escalation_policies.values()
-                ],
-                "services": [json.loads(json.dumps(s)) for s in self.services.values()],
-            }
-            if self.audit_records:  # kept so a reloaded account still answers /audit/records
-                data["audit_records"] = json.loads(json.dumps(list(self.audit_records)))
-            return data
+        return dump_account(self)
 
     @classmethod
     def from_json(cls, data: Any) -> Account:
         """Build an account from ``to_json()`` output, checking it; raises ``AccountError``."""
-        from pdsearch.simulator.account_load import load_into
-
-        if not isinstance(data, dict):
-            raise AccountError("the account file must hold a JSON object")
-        subdomain = data.get("subdomain", "acme")
-        region = data.get("region", "us")
-        if not isinstance(subdomain, str) or not subdomain:
-            raise AccountError("'subdomain' must be a non-empty string")
-        account = cls(subdomain, region)
-        load_into(account, data)
-        return account
+        return cls._install(parse_account(data))
 
     @classmethod
     def load(cls, path: str | Path) -> Account:
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise AccountError(f"cannot read account file {path}: {exc.strerror or exc}") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise AccountError(
-                f"account file {path} is not valid JSON (line {exc.lineno}, column {exc.colno}: "
-                f"{exc.msg})"
-            ) from None
-        try:
-            return cls.from_json(data)
-        except AccountError as exc:
-            raise AccountError(f"account file {path}: {exc}") from None
+        return cls._install(read_account(path))
+
+    @classmethod
+    def _install(cls, loaded: LoadedAccount) -> Account:
+        account = cls(loaded.subdomain, loaded.region, objects=loaded.objects)
+        if loaded.abilities is not None:
+            account.abilities = list(loaded.abilities)
+        for record in loaded.audit_records:
+            account.audit_records.add(record)
+        return account
 
     def save(self, path: str | Path) -> None:
         """Write ``to_json()`` atomically (a temporary file, then a rename)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            tmp.write_text(json.dumps(self.to_json(), indent=1), encoding="utf-8")
-            tmp.replace(path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            raise AccountError(
-                f"cannot write account file {path}: {exc.strerror or exc}; "
-                "check that its folder exists and is writable"
-            ) from None
-
-
-def _kind_matches(kind: str, obj: JSON) -> bool:
-    if kind == "schedules":
-        return obj.get("type") != "schedule_v3"
-    if kind == "schedules_v3":
-        return obj.get("type") == "schedule_v3"
-    return True
+        write_account(path, self.to_json())
 
 
 def _by_rank(ids: list[str], rank: dict[str, int]) -> list[str]:
@@ -556,17 +414,3 @@ def _by_rank(ids: list[str], rank: dict[str, int]) -> list[str]:
 
 def _search_text(obj: JSON) -> str:
     return f"{obj.get('name') or ''}\n{obj.get('email') or ''}".lower()
-
-
-def schedule_user_ids(schedule: JSON) -> list[str]:
-    """Every user on a schedule (v2 layers or v3 events), first appearance first, no repeats."""
-    seen: dict[str, None] = {}
-    for layer in schedule.get("schedule_layers") or []:
-        for entry in layer.get("users", []):
-            seen.setdefault(entry["user"]["id"], None)
-    for rotation in schedule.get("rotations") or []:
-        for event in rotation.get("events", []):
-            for member in event.get("assignment_strategy", {}).get("members", []):
-                if member.get("type") == "user_member" and member.get("user_id"):
-                    seen.setdefault(member["user_id"], None)
-    return list(seen)

@@ -13,6 +13,10 @@ from starlette.requests import Request
 from pdsearch.simulator.auth import Principal
 from pdsearch.simulator.state import Simulator
 
+# The simulator's own bound on a request body (PagerDuty's is not documented); its largest
+# legitimate bodies, a schedule with many layers or a policy with many rules, are a few KiB.
+MAX_BODY_BYTES = 1024 * 1024
+
 
 class ApiError(Exception):
     """An error answer in PagerDuty's shape: ``{"error": {"message", "code", "errors"}}``.
@@ -61,6 +65,7 @@ class Call:
     request: Request
     params: dict[str, str]
     query: QueryParams = field(init=False)
+    _raw: bytes | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.query = self.request.query_params
@@ -70,11 +75,29 @@ class Call:
         values = self.query.getlist(name + "[]") or self.query.getlist(name)
         return [v for v in values if v]
 
+    async def raw_body(self) -> bytes:
+        """The body, refused (400) past ``MAX_BODY_BYTES`` without reading further."""
+        if self._raw is not None:
+            return self._raw
+        declared = self.request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise invalid(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in self.request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                raise invalid(f"The request body is larger than {MAX_BODY_BYTES} bytes.")
+            chunks.append(chunk)
+        self._raw = b"".join(chunks)
+        return self._raw
+
     async def json_body(self) -> dict[str, Any]:
-        raw = await self.request.body()
+        raw = await self.raw_body()
         try:
             body = json.loads(raw or b"null")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            # RecursionError: nesting deeper than the parser's stack, e.g. 100,000 "[".
             raise invalid("The request body is not valid JSON.") from None
         if not isinstance(body, dict):
             raise invalid("The request body must be a JSON object.")

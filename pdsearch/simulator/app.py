@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from pdsearch.simulator import reads, writes
+from pdsearch.simulator import audit_api, oncalls, reads, schedule_routes, v3_writes, writes
 from pdsearch.simulator.account import Account
 from pdsearch.simulator.api import ApiError, Call, Handler, Reply, dump
 from pdsearch.simulator.cache import CACHEABLE
@@ -46,7 +46,11 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("DELETE", "/teams/{id}/users/{user_id}", writes.delete_team_user),
     ("GET", "/schedules", reads.list_schedules),
     ("POST", "/schedules", writes.create_schedule),
-    ("GET", "/schedules/{id}", reads.get_schedule),
+    ("GET", "/schedules/{id}", schedule_routes.get_schedule),
+    ("GET", "/schedules/{id}/overrides", schedule_routes.list_overrides),
+    ("POST", "/schedules/{id}/overrides", schedule_routes.create_overrides),
+    ("DELETE", "/schedules/{id}/overrides/{override_id}", schedule_routes.delete_override),
+    ("GET", "/oncalls", oncalls.list_oncalls),
     ("PUT", "/schedules/{id}", writes.update_schedule),
     ("DELETE", "/schedules/{id}", writes.delete_schedule),
     ("GET", "/escalation_policies", reads.list_policies),
@@ -56,15 +60,44 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("DELETE", "/escalation_policies/{id}", writes.delete_policy),
     ("GET", "/abilities", reads.list_abilities),
     ("GET", "/abilities/{id}", reads.get_ability),
-    ("GET", "/audit/records", reads.list_audit_records),
-    ("GET", "/users/{id}/audit/records", reads.list_resource_audit_records),
-    ("GET", "/teams/{id}/audit/records", reads.list_resource_audit_records),
-    ("GET", "/schedules/{id}/audit/records", reads.list_resource_audit_records),
-    ("GET", "/escalation_policies/{id}/audit/records", reads.list_resource_audit_records),
-    ("GET", "/services/{id}/audit/records", reads.list_resource_audit_records),
-    ("GET", "/v3/schedules/{id}/audit/records", reads.list_resource_audit_records),
+    ("GET", "/audit/records", audit_api.list_audit_records),
+    ("GET", "/users/{id}/audit/records", audit_api.resource_records("users")),
+    ("GET", "/teams/{id}/audit/records", audit_api.resource_records("teams")),
+    ("GET", "/schedules/{id}/audit/records", audit_api.resource_records("schedules")),
+    (
+        "GET",
+        "/escalation_policies/{id}/audit/records",
+        audit_api.resource_records("escalation_policies"),
+    ),
+    ("GET", "/services", reads.list_services),
+    ("GET", "/services/{id}/audit/records", audit_api.resource_records("services")),
+    ("GET", "/v3/schedules/{id}/audit/records", audit_api.resource_records("schedules_v3")),
     ("GET", "/v3/schedules", reads.list_schedules_v3),
+    ("POST", "/v3/schedules", v3_writes.create_schedule),
     ("GET", "/v3/schedules/{id}", reads.get_schedule_v3),
+    ("PUT", "/v3/schedules/{id}", v3_writes.update_schedule),
+    ("DELETE", "/v3/schedules/{id}", v3_writes.delete_schedule),
+    ("GET", "/v3/schedules/{id}/rotations", v3_writes.list_rotations),
+    ("POST", "/v3/schedules/{id}/rotations", v3_writes.create_rotation),
+    ("GET", "/v3/schedules/{id}/rotations/{rotation_id}", v3_writes.get_rotation),
+    ("DELETE", "/v3/schedules/{id}/rotations/{rotation_id}", v3_writes.delete_rotation),
+    ("GET", "/v3/schedules/{id}/rotations/{rotation_id}/events", v3_writes.list_events),
+    ("POST", "/v3/schedules/{id}/rotations/{rotation_id}/events", v3_writes.create_event),
+    (
+        "GET",
+        "/v3/schedules/{id}/rotations/{rotation_id}/events/{event_id}",
+        v3_writes.get_event,
+    ),
+    (
+        "PUT",
+        "/v3/schedules/{id}/rotations/{rotation_id}/events/{event_id}",
+        v3_writes.update_event,
+    ),
+    (
+        "DELETE",
+        "/v3/schedules/{id}/rotations/{rotation_id}/events/{event_id}",
+        v3_writes.delete_event,
+    ),
 ]
 
 _NOT_FOUND = {
@@ -77,7 +110,7 @@ _JSON = (b"content-type", b"application/json; charset=utf-8")
 
 
 def _compile(template: str) -> re.Pattern[str]:
-    return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$")
+    return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + r"\Z")
 
 
 _COMPILED = [
@@ -124,26 +157,8 @@ class RestApi:
         headers: dict[str, str] = {}
         try:
             reply = await self._answer(sim, scope, receive, method, path, headers)
-        except ApiError as exc:
-            reply = Reply(exc.status, exc.body())
-        except NotFound as exc:
-            code, message = _NOT_FOUND.get(exc.kind, (2100, "Not Found"))
-            reply = Reply(404, {"error": {"message": message, "code": code, "errors": [str(exc)]}})
-        except AccountError as exc:
-            reply = Reply(
-                400,
-                {
-                    "error": {
-                        "message": "Invalid Input Provided",
-                        "code": 2001,
-                        "errors": [str(exc)],
-                    }
-                },
-            )
-        except PagingError as exc:
-            reply = Reply(
-                400, {"error": {"message": exc.message, "code": exc.code, "errors": exc.errors}}
-            )
+        except (ApiError, NotFound, AccountError, PagingError) as exc:
+            reply = _error_reply(exc, path)
         await self._send(send, reply, headers)
 
     async def _answer(
@@ -190,7 +205,7 @@ class RestApi:
         if method != "GET" or template not in CACHEABLE:
             return await handler(Call(sim, principal, request, params))
         account = sim.account
-        version = getattr(account, "_version", None)
+        version = account.version
         if version != sim.cache_version:
             sim.cache.clear()
             sim.cache_version = version
@@ -219,6 +234,43 @@ class RestApi:
         await send({"type": "http.response.body", "body": body})
 
 
+def _error_reply(exc: ApiError | NotFound | AccountError | PagingError, path: str) -> Reply:
+    """PagerDuty's error body for ``exc``; a 400 on a v3 schedule path has ``errors`` as a
+    field map (``V3ErrorResponse``), everywhere else as a list of strings."""
+    field: str | None = None
+    if isinstance(exc, ApiError):
+        status, body = exc.status, exc.body()
+    elif isinstance(exc, NotFound):
+        code, message = _NOT_FOUND.get(exc.kind, (2100, "Not Found"))
+        status, body = 404, {"error": {"message": message, "code": code, "errors": [str(exc)]}}
+    elif isinstance(exc, AccountError):
+        error = {"message": "Invalid Input Provided", "code": 2001, "errors": [str(exc)]}
+        status, body = 400, {"error": error}
+    else:
+        field = exc.param
+        error = {"message": exc.message, "code": exc.code, "errors": exc.errors}
+        status, body = 400, {"error": error}
+    if status == 400 and _v3_errors(path):
+        inner = body.get("error") if isinstance(body, dict) else None
+        if isinstance(inner, dict) and isinstance(inner.get("errors"), list):
+            inner["errors"] = {field or _v3_resource(path): inner["errors"]}
+    return Reply(status, body)
+
+
+def _v3_errors(path: str) -> bool:
+    """The v3 schedule operations whose 400 is a ``V3ErrorResponse`` (not the audit trail)."""
+    return path.startswith("/v3/") and not path.endswith("/audit/records")
+
+
+def _v3_resource(path: str) -> str:
+    """The spec's field-path prefix for a v3 error: the resource type the path is about."""
+    if "/events" in path:
+        return "event"
+    if "/rotations" in path:
+        return "rotation"
+    return "schedule"
+
+
 def config_budget(sim: Simulator) -> int:
     return int(sim.config.rate_limit)
 
@@ -235,15 +287,16 @@ def create_app(
     ``abilities`` replaces the account's abilities (drop ``teams`` to get PagerDuty's 402s);
     ``slow_seconds`` is how long the ``timeout`` fault keeps a client waiting.
     """
-    api = RestApi()
-    methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
     app = Starlette(
         routes=[
             Route("/oauth/authorize", authorize, methods=["GET"]),
             Route("/oauth/token", token, methods=["POST"]),
-            Route("/{path:path}", api, methods=methods),
         ]
     )
+    # Everything else is the REST API, which routes (and answers 404/405) in PagerDuty's
+    # shape itself: as the router's default it also gets paths a route pattern would not
+    # match, such as an id holding a newline.
+    app.router.default = RestApi()
     sim = Simulator(account, config, abilities=abilities, slow_seconds=slow_seconds)
     sim.app = app
     app.state.simulator = sim

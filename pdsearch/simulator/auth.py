@@ -8,7 +8,9 @@ a user's keys, per app per user, per app per account).
 
 from __future__ import annotations
 
+import hashlib
 import secrets
+import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -16,6 +18,7 @@ from typing import Literal
 from pdsearch.simulator.scopes import VALID_SCOPES
 
 PrincipalKind = Literal["api_key", "oauth_user", "oauth_app"]
+_ID_CHARS = string.ascii_uppercase + string.digits
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class Principal:
     bucket: str
     client_id: str | None = None
     token_tail: str | None = None  # the last 4 characters, as audit records show them
+    key_id: str | None = None  # an API key's own id, the actor of an account key's writes
 
     def allows(self, scope: str) -> bool:
         if self.scopes is None:
@@ -71,7 +75,9 @@ class TokenStore:
 
     def add_api_key(self, key: str, user_id: str | None = None) -> None:
         bucket = f"user:{user_id}" if user_id else f"key:{key}"
-        self.api_keys[key] = Principal("api_key", user_id, None, bucket, token_tail=key[-4:])
+        self.api_keys[key] = Principal(
+            "api_key", user_id, None, bucket, token_tail=key[-4:], key_id=key_id(key)
+        )
 
     def revoke_api_key(self, key: str) -> None:
         self.api_keys.pop(key, None)
@@ -111,6 +117,12 @@ class TokenStore:
                 return None
             return access.principal
         return None
+
+
+def key_id(key: str) -> str:
+    """A stable PagerDuty-like id for an API key that reveals nothing of the key."""
+    digest = hashlib.sha256(key.encode()).digest()
+    return "P" + "".join(_ID_CHARS[b % len(_ID_CHARS)] for b in digest[:6])
 
 
 def grant_scopes(requested: str) -> frozenset[str]:

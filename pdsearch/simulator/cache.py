@@ -40,12 +40,10 @@ class PageCache:
         self._entries: OrderedDict[Hashable, bytes] = OrderedDict()
         self._bytes = 0
         self.hits = 0
-        self.misses = 0
 
     def get(self, key: Hashable) -> bytes | None:
         body = self._entries.get(key)
         if body is None:
-            self.misses += 1
             return None
         self._entries.move_to_end(key)
         self.hits += 1

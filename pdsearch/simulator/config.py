@@ -60,6 +60,8 @@ class SimulatorConfig:
     latency_ms: int = 0
     fault_rate: float = 0.0
     fault_kinds: tuple[str, ...] = field(default=FAULT_KINDS)
+    # False: an account without PagerDuty's Audit Trail feature (the audit endpoints answer 402).
+    audit_trail: bool = True
     load: Path | None = None
     save: Path | None = None
 

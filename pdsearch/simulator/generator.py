@@ -1,31 +1,28 @@
-"""Fill an ``Account`` with a believable, seeded organisation.
+"""A believable, seeded organisation: the objects ``Account.generate`` installs.
 
 Everything is drawn from one ``random.Random(seed)``, in a fixed order, so a seed always gives the
-same account. Teams get a theme (Payments, Database Reliability...); each team's schedules,
+same objects. Teams get a theme (Payments, Database Reliability...); each team's schedules,
 policies and services carry its theme's name, so searching "payments escalation" finds the
-Payments team's policy. Sizes scale linearly: 10,000 users with 2,000 schedules and policies take
+Payments team's policy. Some layer-based schedules get overrides, drawn from a stream of their own
+(``override_gen.py``). Sizes scale linearly: 10,000 users with 2,000 schedules and policies take
 well under a few seconds.
 """
 
 from __future__ import annotations
 
-import hashlib
 import random
-import string
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pdsearch.simulator import names
-from pdsearch.simulator.validation import TEAM_ROLES
-
-if TYPE_CHECKING:
-    from pdsearch.simulator.account import Account
+from pdsearch.simulator.avatars import avatar_url
+from pdsearch.simulator.constants import NOT_ON_CALL, TEAM_ROLES
+from pdsearch.simulator.ids import IdMaker
+from pdsearch.simulator.objects import Objects
+from pdsearch.simulator.override_gen import generate_overrides
 
 JSON = dict[str, Any]
-
-_ID_ALPHABET = string.ascii_uppercase + string.digits
-_ROTATION_ID_ALPHABET = string.ascii_uppercase + "234567"
 
 HOUR = 3600
 DAY = 24 * HOUR
@@ -44,37 +41,9 @@ OTHER_ROLES = (
 OTHER_ROLE_WEIGHTS = (60, 15, 6, 9, 5, 5)
 
 
-class IdMaker:
-    """PagerDuty-like ids ('P' + 6 upper-case letters and digits), never repeated."""
-
-    def __init__(self, rng: random.Random, taken: set[str] | None = None) -> None:
-        self.rng = rng
-        self.taken: set[str] = taken if taken is not None else set()
-
-    def new(self) -> str:
-        while True:
-            candidate = "P" + "".join(self.rng.choices(_ID_ALPHABET, k=6))
-            if candidate not in self.taken:
-                self.taken.add(candidate)
-                return candidate
-
-    def long(self) -> str:
-        """A 26-character id, the shape of v3 rotation and event ids."""
-        while True:
-            candidate = "".join(self.rng.choices(_ROTATION_ID_ALPHABET, k=26))
-            if candidate not in self.taken:
-                self.taken.add(candidate)
-                return candidate
-
-
 def iso_in_zone(moment: datetime, time_zone: str) -> str:
     """``moment`` as ISO 8601 with the zone's offset, the way PagerDuty writes layer starts."""
     return moment.astimezone(ZoneInfo(time_zone)).isoformat()
-
-
-def avatar_url(email: str) -> str:
-    digest = hashlib.md5(email.lower().encode(), usedforsecurity=False).hexdigest()
-    return f"https://secure.gravatar.com/avatar/{digest}.png?d=mm&r=PG"
 
 
 def _ref(object_id: str, ref_type: str) -> JSON:
@@ -91,10 +60,12 @@ def _unique(name: str, used: set[str]) -> str:
     return candidate
 
 
-def generate_into(
-    account: Account, seed: int, teams: int, users: int, schedules: int, policies: int
-) -> None:
-    """Fill an empty ``account``. Raises ``ValueError`` for negative sizes or no users."""
+def generate(
+    seed: int, teams: int, users: int, schedules: int, policies: int, subdomain: str = "acme"
+) -> Objects:
+    """The objects of a generated account (e-mails on ``<subdomain>.example.com``).
+
+    Raises ``ValueError`` for negative sizes or no users."""
     for label, value in (
         ("teams", teams),
         ("users", users),
@@ -106,23 +77,22 @@ def generate_into(
     if users < 1:
         raise ValueError("an account needs at least one user (its owner)")
     rng = random.Random(seed)
-    ids = IdMaker(rng)
-    gen = _Generator(account, rng, ids)
+    gen = _Generator(Objects(), rng, IdMaker(rng), subdomain)
     user_ids = gen.users(users)
     team_ids = gen.teams(teams)
     gen.memberships(team_ids, user_ids)
     schedule_ids = gen.schedules(schedules, team_ids, user_ids)
     gen.policies(policies, team_ids, user_ids, schedule_ids)
-    account._id_counter = 0
-    account._touch()
+    generate_overrides(gen.objects, seed)  # its own random stream: nothing above changes
+    return gen.objects
 
 
 class _Generator:
-    def __init__(self, account: Account, rng: random.Random, ids: IdMaker) -> None:
-        self.account = account
+    def __init__(self, objects: Objects, rng: random.Random, ids: IdMaker, subdomain: str) -> None:
+        self.objects = objects
         self.rng = rng
         self.ids = ids
-        self.domain = f"{account.subdomain}.example.com"
+        self.domain = f"{subdomain}.example.com"
         # Layers start on a Monday some weeks before a fixed date, so output never depends on
         # when it is generated.
         self.epoch = datetime(2025, 1, 6, tzinfo=UTC)
@@ -157,7 +127,7 @@ class _Generator:
             used_emails.add(email)
             user_id = self.ids.new()
             title = "Chief Technology Officer" if role == "owner" else rng.choice(names.JOB_TITLES)
-            self.account.users[user_id] = {
+            self.objects.users[user_id] = {
                 "id": user_id,
                 "type": "user",
                 "name": f"{first} {last}",
@@ -173,7 +143,7 @@ class _Generator:
             }
             out.append(user_id)
         # Observers and read-only users cannot be on call in PagerDuty.
-        self.on_call = [u for u in out if self.account.users[u]["role"] not in NOT_ON_CALL]
+        self.on_call = [u for u in out if self.objects.users[u]["role"] not in NOT_ON_CALL]
         self.on_call_set = set(self.on_call)
         return out
 
@@ -194,7 +164,7 @@ class _Generator:
             team_id = self.ids.new()
             private = rng.random() < 0.25
             region_note = f" in {qualifier}" if qualifier in ("EMEA", "APAC", "Americas") else ""
-            self.account.teams[team_id] = {
+            self.objects.teams[team_id] = {
                 "id": team_id,
                 "type": "team",
                 "name": name,
@@ -223,7 +193,7 @@ class _Generator:
                 team_members.setdefault(rng.choice(user_ids), "responder")
             if team_members and "manager" not in team_members.values():
                 team_members[next(iter(team_members))] = "manager"
-            self.account.memberships[team_id] = [
+            self.objects.memberships[team_id] = [
                 {"user_id": u, "role": role} for u, role in team_members.items()
             ]
 
@@ -236,7 +206,7 @@ class _Generator:
         for i in range(count):
             schedule_teams = self._pick_teams(team_ids, i)
             if schedule_teams:
-                base = self.account.teams[schedule_teams[0]]["name"]
+                base = self.objects.teams[schedule_teams[0]]["name"]
                 # Each team's schedules go Primary, Secondary, On-Call... in turn.
                 nth = self.per_team.setdefault(("schedule", base), 0)
                 self.per_team[("schedule", base)] = nth + 1
@@ -269,7 +239,7 @@ class _Generator:
                     "schedule_layers": self._layers(time_zone, pool),
                 }
             schedule["teams"] = teams_refs
-            self.account.schedules[schedule_id] = schedule
+            self.objects.schedules[schedule_id] = schedule
             out.append(schedule_id)
         return out
 
@@ -290,7 +260,7 @@ class _Generator:
         for team_id in team_ids:
             pool.extend(
                 m["user_id"]
-                for m in self.account.memberships.get(team_id, [])
+                for m in self.objects.memberships.get(team_id, [])
                 if m["role"] != "observer" and m["user_id"] in self.on_call_set
             )
         pool = list(dict.fromkeys(pool))
@@ -417,10 +387,10 @@ class _Generator:
         self, count: int, team_ids: list[str], user_ids: list[str], schedule_ids: list[str]
     ) -> None:
         rng = self.rng
-        account = self.account
+        objects = self.objects
         by_team: dict[str | None, list[str]] = {}
         for schedule_id in schedule_ids:
-            teams = account.schedules[schedule_id].get("teams") or []
+            teams = objects.schedules[schedule_id].get("teams") or []
             by_team.setdefault(teams[0]["id"] if teams else None, []).append(schedule_id)
         used: set[str] = set()
         used_services: set[str] = set()
@@ -428,7 +398,7 @@ class _Generator:
         for i in range(count):
             team_id = team_ids[i % len(team_ids)] if team_ids and rng.random() >= 0.12 else None
             if team_id:
-                base = account.teams[team_id]["name"]
+                base = objects.teams[team_id]["name"]
                 nth = self.per_team.setdefault(("policy", team_id), 0)
                 self.per_team[("policy", team_id)] = nth + 1
                 kind = names.POLICY_KINDS[nth % len(names.POLICY_KINDS)]
@@ -440,7 +410,7 @@ class _Generator:
             managers = (
                 [
                     m["user_id"]
-                    for m in account.memberships.get(team_id or "", [])
+                    for m in objects.memberships.get(team_id or "", [])
                     if m["role"] == "manager" and m["user_id"] in self.on_call_set
                 ]
                 if team_id
@@ -449,7 +419,7 @@ class _Generator:
             first_line = self._user_pool([team_id], user_ids) if team_id else responders
             rules = self._rules(candidates, managers or responders, first_line)
             policy_id = self.ids.new()
-            account.escalation_policies[policy_id] = {
+            objects.escalation_policies[policy_id] = {
                 "id": policy_id,
                 "type": "escalation_policy",
                 "name": name,
@@ -472,7 +442,7 @@ class _Generator:
         self, schedules: list[str], managers: list[str], responders: list[str]
     ) -> list[JSON]:
         rng = self.rng
-        account = self.account
+        objects = self.objects
         count = rng.choices((1, 2, 3, 4, 5), weights=(3, 5, 4, 2, 1))[0]
         rules: list[JSON] = []
         for level in range(count):
@@ -480,7 +450,7 @@ class _Generator:
             if schedules and (level == 0 or rng.random() < 0.5):
                 picks = min(len(schedules), rng.choice((1, 1, 2)))
                 for schedule_id in rng.sample(schedules, picks):
-                    v3 = account.schedules[schedule_id]["type"] == "schedule_v3"
+                    v3 = objects.schedules[schedule_id]["type"] == "schedule_v3"
                     targets.append(
                         _ref(schedule_id, "schedule_v3_reference" if v3 else "schedule_reference")
                     )
@@ -506,23 +476,21 @@ class _Generator:
         if team_id is not None:
             theme = names.THEMES[self.team_theme[team_id]]
             pool = list(theme[2])
-            prefix = self.account.teams[team_id]["name"].removeprefix(theme[0]).strip()
+            prefix = self.objects.teams[team_id]["name"].removeprefix(theme[0]).strip()
         else:
             pool = ["Status Page", "Internal Tools", "Customer Portal"]
             prefix = ""
+        owner = self.objects.teams[team_id]["name"] if team_id is not None else None
         for _ in range(count):
-            base = rng.choice(pool) + rng.choice(names.SERVICE_SUFFIXES)
-            name = _unique(f"{base} {prefix}".strip(), used)
+            service, suffix = rng.choice(pool), rng.choice(names.SERVICE_SUFFIXES)
+            name = _unique(f"{service}{suffix} {prefix}".strip(), used)
             service_id = self.ids.new()
-            self.account.services[service_id] = {
+            self.objects.services[service_id] = {
                 "id": service_id,
                 "type": "service",
                 "name": name,
-                "description": f"{name} production service.",
+                "description": names.service_description(service, suffix, owner),
                 "status": "active",
                 "escalation_policy": _ref(policy_id, "escalation_policy_reference"),
                 "teams": [_ref(team_id, "team_reference")] if team_id else [],
             }
-
-
-NOT_ON_CALL = ("observer", "read_only_user", "read_only_limited_user")

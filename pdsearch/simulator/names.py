@@ -1,4 +1,5 @@
-"""Word lists the generator draws believable names, titles and descriptions from."""
+"""Word lists the generator draws believable names, titles and descriptions from, and the one
+function that makes a service's description of them."""
 
 from __future__ import annotations
 
@@ -234,3 +235,120 @@ SERVICE_SUFFIXES: tuple[str, ...] = (
     " Scheduler",
     " Replicas",
 )
+
+# What each service of a theme does (after "that ..."), for service descriptions: semantic search
+# reads them, so each says what the service is for in plain words.
+SERVICE_PURPOSES: dict[str, str] = {
+    "Payments API": "authorises card payments and bank transfers for every purchase",
+    "Checkout": "takes the customer from cart to a paid order",
+    "Card Gateway": "talks to the card networks and acquiring banks",
+    "Billing Worker": "charges subscriptions and retries failed renewals",
+    "Invoicing": "creates and sends monthly invoices and credit notes",
+    "Postgres": "hosts the primary PostgreSQL clusters with failover and backups",
+    "MySQL Fleet": "runs the MySQL databases behind the older product services",
+    "Search API": "answers product searches with ranked results",
+    "Indexer": "keeps the product search index in step with the catalogue",
+    "Query Service": "parses search queries and applies spelling fixes and synonyms",
+    "Auth Service": "signs users in and issues session tokens",
+    "SSO Gateway": "connects customers' identity providers through SAML and OIDC",
+    "Kubernetes": "schedules every team's containers on the shared clusters",
+    "Ingress": "routes incoming traffic to services inside the clusters",
+    "DNS": "resolves the company's domains, internal and public",
+    "Load Balancers": "spreads traffic across healthy hosts in every region",
+    "Object Storage": "stores files, images and backups as objects",
+    "Block Storage": "provides the disks for databases and virtual machines",
+    "Mobile API": "serves the data the iOS and Android apps show",
+    "Push Notifications": "delivers push messages to phones through APNs and FCM",
+    "Web App": "renders the customer-facing website",
+    "CDN Edge": "caches pages and assets close to customers",
+    "Warehouse": "holds the company's analytical data for reporting",
+    "ETL Pipelines": "loads data from product databases into the warehouse every night",
+    "Model Serving": "serves recommendation and ranking models with low latency",
+    "Features": "computes and stores the features the models use",
+    "SIEM": "collects security logs and raises alerts on suspicious activity",
+    "WAF": "blocks malicious web requests before they reach the applications",
+    "Metrics": "collects and stores time-series metrics for dashboards and alerts",
+    "Logging": "gathers and indexes application logs",
+    "Tracing": "records distributed traces of requests across services",
+    "Kafka": "carries event streams between services",
+    "Queue Service": "holds background jobs until workers take them",
+    "Cart Service": "keeps customers' shopping carts across devices",
+    "Order API": "creates orders and reports their status",
+    "Fulfillment API": "assigns each order to a warehouse that can ship it",
+    "Warehouse Sync": "exchanges orders and stock levels with the warehouses",
+    "Carrier Gateway": "books shipments and prints labels with the carriers",
+    "Tracking": "follows parcels and tells customers where they are",
+    "Support Desk": "manages customer tickets and replies",
+    "Chat Widget": "lets customers chat with support from the website",
+    "Email Sender": "sends transactional e-mail such as receipts and password resets",
+    "SMS Gateway": "sends text messages through the telecom providers",
+    "Inventory API": "tells every service how much stock is available",
+    "Stock Sync": "imports stock counts from stores and suppliers",
+    "Pricing Engine": "computes the price of every product in every market",
+    "Promotions": "applies discount codes and running promotions",
+    "Fraud Scoring": "scores each payment for the risk of fraud",
+    "Risk Rules": "holds or blocks orders that match risk rules",
+    "Experiments": "assigns users to A/B tests and records the results",
+    "Onboarding": "guides new customers through sign-up and first steps",
+    "CI": "builds and tests every change before it merges",
+    "Artifact Registry": "stores container images and build artifacts",
+    "Deploy Pipeline": "rolls releases out to production in stages",
+    "Feature Flags": "turns features on and off per customer without a deploy",
+    "VPN": "connects employees to the internal network from anywhere",
+    "Office Wi-Fi": "provides the wireless network in every office",
+    "AWS Accounts": "manages the company's AWS accounts, access and budgets",
+    "Terraform": "applies infrastructure changes from code",
+    "Redis": "caches sessions and hot data in memory",
+    "Memcached": "caches rendered pages and query results",
+    "Public API": "exposes the product to customers' own integrations",
+    "Rate Limiter": "keeps any one client from overloading the public API",
+    "Stream Origin": "ingests live video and audio streams",
+    "Transcoder": "converts streams into the formats every device plays",
+    "Dashboards": "shows business metrics to every team",
+    "Reporting API": "produces scheduled reports and exports for customers",
+    "Audit Log": "records who did what for auditors and customers",
+    "Retention Jobs": "deletes data once its retention period ends",
+    "Seller API": "lets marketplace sellers manage their shops",
+    "Listings": "publishes sellers' products in the marketplace catalogue",
+    "Route Planner": "plans delivery routes for the drivers",
+    "Dispatch": "assigns deliveries to drivers and vehicles",
+    "MTA": "relays outbound e-mail to the internet",
+    "Bounce Processor": "handles bounced and rejected e-mail",
+    "Edge Workers": "runs code at the edge, close to customers",
+    "CDN Config": "manages caching rules and certificates on the CDN",
+    "Ledger": "records every movement of money as double-entry bookings",
+    "Accounts Service": "keeps customers' bank accounts and balances",
+    "Matching Engine": "matches buy and sell orders",
+    "Market Data": "publishes prices and trades to clients in real time",
+    "Encoder": "encodes uploaded video into streaming formats",
+    "Video Storage": "stores and serves video files",
+    # Services of policies that belong to no team.
+    "Status Page": "tells customers about incidents and maintenance",
+    "Internal Tools": "hosts the admin tools employees use every day",
+    "Customer Portal": "lets customers manage their accounts and billing",
+}
+
+# A service name's suffix -> the part of the service it names ("" for the service itself).
+SERVICE_PARTS: dict[str, str] = {
+    "": "",
+    " API": "HTTP API",
+    " Worker": "background workers",
+    " Jobs": "scheduled jobs",
+    " Web": "web front end",
+    " Gateway": "gateway",
+    " Consumer": "queue consumer",
+    " Scheduler": "job scheduler",
+    " Replicas": "read replicas",
+}
+
+
+def service_description(service: str, suffix: str, team: str | None) -> str:
+    """One sentence saying what a service does and who runs it, from its theme's words.
+
+    ``service`` is a theme's service (``Payments API``), ``suffix`` the part its name adds
+    (`` Worker``), ``team`` the owning team's name (None: shared by every team). No randomness:
+    the same name always gets the same description."""
+    part = SERVICE_PARTS.get(suffix, "")
+    lead = f"The {part} of the service" if part else "The service"
+    owner = f"run by the {team} team" if team else "shared by every team"
+    return f"{lead} that {SERVICE_PURPOSES[service]}, {owner}."

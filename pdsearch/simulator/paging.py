@@ -33,11 +33,12 @@ CAP_MESSAGE = (
 class PagingError(Exception):
     """A paging argument PagerDuty would refuse; rendered as a 400 by the app."""
 
-    def __init__(self, code: int, message: str, errors: list[str]) -> None:
+    def __init__(self, code: int, message: str, errors: list[str], param: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.errors = errors
+        self.param = param  # the query parameter at fault
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,9 @@ def _int_param(query: QueryParams, name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise PagingError(2001, "Invalid Input Provided", [f"{name} must be an integer."]) from None
+        raise PagingError(
+            2001, "Invalid Input Provided", [f"{name} must be an integer."], name
+        ) from None
 
 
 def _bool_param(query: QueryParams, name: str) -> bool:
@@ -71,12 +74,14 @@ def parse_offset(
     limit = _int_param(query, "limit", default_limit)
     offset = _int_param(query, "offset", 0)
     if limit < 1:
-        raise PagingError(2001, "Invalid Input Provided", ["limit must be at least 1."])
+        raise PagingError(2001, "Invalid Input Provided", ["limit must be at least 1."], "limit")
     if offset < 0:
-        raise PagingError(2001, "Invalid Input Provided", ["offset must not be negative."])
+        raise PagingError(
+            2001, "Invalid Input Provided", ["offset must not be negative."], "offset"
+        )
     limit = min(limit, max_limit)
     if cap is not None and offset + limit > cap:
-        raise PagingError(2002, "Arguments Caused Error", [CAP_MESSAGE])
+        raise PagingError(2002, "Arguments Caused Error", [CAP_MESSAGE], "offset")
     return OffsetParams(limit=limit, offset=offset, total=_bool_param(query, "total"))
 
 
@@ -100,7 +105,9 @@ def decode_cursor(cursor: str) -> str:
     try:
         return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise PagingError(2001, "Invalid Input Provided", ["cursor is not valid."]) from None
+        raise PagingError(
+            2001, "Invalid Input Provided", ["cursor is not valid."], "cursor"
+        ) from None
 
 
 def cursor_page(
@@ -112,7 +119,7 @@ def cursor_page(
     """
     limit = _int_param(query, "limit", CURSOR_DEFAULT_LIMIT)
     if limit < 1:
-        raise PagingError(2001, "Invalid Input Provided", ["limit must be at least 1."])
+        raise PagingError(2001, "Invalid Input Provided", ["limit must be at least 1."], "limit")
     limit = min(limit, CURSOR_MAX_LIMIT)
     cursor = query.get("cursor")
     start = 0

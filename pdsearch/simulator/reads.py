@@ -1,21 +1,20 @@
-"""The read endpoints: lists with PagerDuty's filters and includes, details, abilities, audit."""
+"""The read endpoints: lists with PagerDuty's filters and includes, details, abilities.
+
+The audit trails are read in ``audit_api.py``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pdsearch.simulator.api import ApiError, Call, Reply, invalid, not_found
-from pdsearch.simulator.paging import cursor_page, offset_page, parse_offset
-from pdsearch.simulator.rendering import parse_time, render_schedule, render_window
+from pdsearch.simulator.paging import offset_page, parse_offset
+from pdsearch.simulator.schedule_windows import v3_final_schedule
 from pdsearch.simulator.state import KNOWN_ABILITIES
 
 USER_INCLUDES = {"contact_methods", "notification_rules", "teams", "subdomains", "calendar_urls"}
 SCHEDULE_INCLUDES = {"schedule_layers", "overrides_subschedule", "final_schedule"}
 POLICY_INCLUDES = {"services", "teams", "targets", "escalation_rule_assignment_strategies"}
-AUDIT_TYPES = {"users", "teams", "schedules", "escalation_policies", "services", "ip_allow_lists"}
-AUDIT_ACTIONS = {"create", "update", "delete"}
 
 
 def require_ability(call: Call, ability: str) -> None:
@@ -85,6 +84,15 @@ async def get_me(call: Call) -> Reply:
     return _one_user(call, user_id)
 
 
+# --- services ----------------------------------------------------------------------------------
+
+
+async def list_services(call: Call) -> Reply:
+    account = call.sim.account
+    ids = account.list_ids("services", query=call.query.get("query"))
+    return _page(call, "services", ids, account.render_service)
+
+
 # --- teams -------------------------------------------------------------------------------------
 
 
@@ -143,27 +151,6 @@ def open_ended(schedule: dict[str, Any]) -> dict[str, Any]:
     return schedule
 
 
-async def get_schedule(call: Call) -> Reply:
-    # A v3 id is not found here (FACTS §1): render_schedule raises NotFound for it.
-    schedule = open_ended(call.sim.account.render_schedule(call.params["id"], True))
-    try:
-        since, until = render_window(
-            call.query.get("since"), call.query.get("until"), datetime.now(UTC)
-        )
-    except ValueError:
-        raise invalid("since and until must be ISO 8601 date-times.", 2004) from None
-    if until < since:
-        raise invalid("until must not be before since.", 2005)
-    rendered = render_schedule(
-        schedule,
-        since,
-        until,
-        time_zone=call.query.get("time_zone"),
-        overflow=(call.query.get("overflow") or "").lower() == "true",
-    )
-    return Reply(200, {"schedule": rendered})
-
-
 async def list_schedules_v3(call: Call) -> Reply:
     account = call.sim.account
     ids = account.list_ids(
@@ -188,20 +175,16 @@ async def get_schedule_v3(call: Call) -> Reply:
             {"schedule.id": ["This schedule is layer-based; read it from /schedules/{id}."]},
         )
     includes = set(call.list_param("include"))
-    if "final_schedule" in includes:
-        # Expanding RRULE-based events into shifts is not simulated; say so rather than omit it.
+    if includes - {"users", "final_schedule"}:
         raise ApiError(
-            400,
-            2001,
-            "Invalid request",
-            {"include": ["final_schedule is not supported by the simulator for v3 schedules."]},
+            400, 2001, "Invalid request", {"include": ["include[] may be final_schedule, users."]}
         )
-    if includes - {"users"}:
-        raise ApiError(400, 2001, "Invalid request", {"include": ["include[] may be users."]})
-    return Reply(
-        200,
-        {"schedule": account.render_schedule_v3(schedule_id, include_users="users" in includes)},
-    )
+    schedule = account.render_schedule_v3(schedule_id, include_users="users" in includes)
+    if "final_schedule" in includes:
+        final = v3_final_schedule(call, account.get("schedules_v3", schedule_id))
+        if final is not None:
+            schedule["final_schedule"] = final
+    return Reply(200, {"schedule": schedule})
 
 
 # --- escalation policies -----------------------------------------------------------------------
@@ -244,63 +227,3 @@ async def get_ability(call: Call) -> Reply:
     if name in KNOWN_ABILITIES:
         require_ability(call, name)
     raise not_found()
-
-
-# --- audit records -----------------------------------------------------------------------------
-
-
-async def list_audit_records(call: Call) -> Reply:
-    principal = call.principal
-    if principal.user_id is not None:
-        role = call.sim.account.users.get(principal.user_id, {}).get("role")
-        if role not in ("owner", "admin"):
-            raise ApiError(
-                403,
-                2010,
-                "Access Denied",
-                ["Only admins and the account owner may read audit records."],
-            )
-    return _audit_page(call, None)
-
-
-async def list_resource_audit_records(call: Call) -> Reply:
-    """``/{kind}/{id}/audit/records``: any caller who may read the resource (FACTS §1)."""
-    return _audit_page(call, call.params["id"])
-
-
-def _audit_page(call: Call, resource_id: str | None) -> Reply:
-    require_ability(call, "audit_trail")
-    now = datetime.now(UTC)
-    try:
-        since = (
-            parse_time(call.query["since"])
-            if call.query.get("since")
-            else now - timedelta(hours=24)
-        )
-        until = parse_time(call.query["until"]) if call.query.get("until") else now
-    except ValueError:
-        raise invalid("since and until must be ISO 8601 date-times.", 2004) from None
-    if until - since > timedelta(days=31):
-        raise invalid("until may not be more than 31 days after since.", 2005)
-    types = set(call.list_param("root_resource_types"))
-    actions = set(call.list_param("actions"))
-    if types - AUDIT_TYPES:
-        raise invalid(f"root_resource_types[] must be among {', '.join(sorted(AUDIT_TYPES))}.")
-    if actions - AUDIT_ACTIONS:
-        raise invalid("actions[] must be among create, update, delete.")
-    records = call.sim.account.audit_records(
-        since=since,
-        until=until,
-        root_resource_types=types or None,
-        actions=actions or None,
-        resource_id=resource_id,
-    )
-    # Newest first; the timestamp in UTC sorts as text, the id breaks ties.
-    records.sort(key=_audit_key, reverse=True)
-    page, meta = cursor_page(records, call.query, _audit_key)
-    return Reply(200, {"records": list(page), **meta})
-
-
-def _audit_key(record: dict[str, Any]) -> str:
-    executed = parse_time(record["execution_time"]).astimezone(UTC)
-    return f"{executed.strftime('%Y-%m-%dT%H:%M:%S.%f')}|{record['id']}"

@@ -135,17 +135,12 @@ class SimulatorServer:
         return self
 
     def _run(self) -> None:
-        assert self._server is not None and self._socket is not None
+        if self._server is None or self._socket is None:
+            raise RuntimeError("the simulator's server thread runs only after start()")
         try:
             asyncio.run(self._server.serve(sockets=[self._socket]))
         except BaseException as exc:  # reported to start() or stop()
             self._error = exc
-
-    def serve_forever(self) -> None:
-        """Block until the server stops (Ctrl-C in the CLI ends it through ``stop``)."""
-        if self._thread is not None:
-            while self._thread.is_alive():
-                self._thread.join(0.5)
 
     def stop(self) -> None:
         if self._server is not None:

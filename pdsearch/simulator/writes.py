@@ -9,13 +9,13 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from pdsearch.simulator.account_writes import Actor
 from pdsearch.simulator.api import ApiError, Call, Reply, invalid
+from pdsearch.simulator.audit import Actor
+from pdsearch.simulator.constants import TEAM_ROLES
 from pdsearch.simulator.reads import open_ended, require_ability
-from pdsearch.simulator.validation import TEAM_ROLES
 
 
-async def _envelope(call: Call, key: str) -> dict[str, Any]:
+async def envelope(call: Call, key: str) -> dict[str, Any]:
     body = await call.json_body()
     obj = body.get(key)
     if not isinstance(obj, dict):
@@ -24,25 +24,27 @@ async def _envelope(call: Call, key: str) -> dict[str, Any]:
 
 
 def actor(call: Call) -> Actor:
-    """Who the audit record names: the calling user (if any) and how they authenticated."""
-    method = "api_token" if call.principal.kind == "api_key" else "oauth"
+    """Who the audit record names (the calling user, else the app or the API key) and how."""
+    principal = call.principal
     client = call.request.client
     return Actor(
-        call.principal.user_id,
-        method,
-        call.principal.token_tail,
+        principal.user_id,
+        "api_token" if principal.kind == "api_key" else "oauth",
+        principal.token_tail,
         request_id=secrets.token_hex(8),
         remote_address=client.host if client else None,
+        api_key_id=principal.key_id,
+        app_id=principal.client_id,
     )
 
 
 async def _create(call: Call, kind: str, key: str) -> Reply:
-    obj = await _envelope(call, key)
+    obj = await envelope(call, key)
     return Reply(201, {key: _shaped(kind, call.sim.account.create(kind, obj, actor=actor(call)))})
 
 
 async def _update(call: Call, kind: str, key: str) -> Reply:
-    obj = await _envelope(call, key)
+    obj = await envelope(call, key)
     account = call.sim.account
     object_id = call.params["id"]
     account.get(kind, object_id)  # 404 before validating the body
@@ -100,7 +102,7 @@ async def delete_team(call: Call) -> Reply:
 
 async def put_team_user(call: Call) -> Reply:
     require_ability(call, "teams")
-    raw = await call.request.body()
+    raw = await call.raw_body()
     role = "responder"  # what PagerDuty gives a member added without a role
     if raw.strip():
         body = await call.json_body()

@@ -5,19 +5,20 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
+from child_processes import end, pdsearch_command, start
 from typer.testing import CliRunner
 
 from pdsearch.cli import app
 
 
 def _start(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "pdsearch", "simulate", "--port", "0", *args],
+    # SIGINT at its default in the child, however the test command was started.
+    return start(
+        pdsearch_command("simulate", "--port", "0", *args),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -45,11 +46,13 @@ def test_simulate_prints_one_line_serves_and_saves_on_ctrl_c(tmp_path: Path) -> 
     )  # fmt: skip
     try:
         ready = _ready(process)
-        assert ready["api_key"] == "cli-key" and ready["subdomain"] == "clitest"
+        assert ready["api_key"] == "cli-key"
+        assert ready["subdomain"] == "clitest"
         base_url = str(ready["base_url"])
         assert base_url.startswith("http://127.0.0.1:")
         oauth = ready["oauth"]
-        assert isinstance(oauth, dict) and oauth["client_id"] == "cli-client"
+        assert isinstance(oauth, dict)
+        assert oauth["client_id"] == "cli-client"
         assert "cli-secret" not in json.dumps(ready)
         assert saved.exists()  # written at start
         headers = {"Authorization": "Token token=cli-key"}
@@ -61,11 +64,10 @@ def test_simulate_prints_one_line_serves_and_saves_on_ctrl_c(tmp_path: Path) -> 
         assert response.status_code == 201
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=15) == 0
+        assert process.stderr is not None
+        assert "Traceback" not in process.stderr.read()
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.stderr is not None and "Traceback" not in process.stderr.read()
+        end(process)
     data = json.loads(saved.read_text())
     assert data["subdomain"] == "clitest"
     assert "Made over HTTP" in {t["name"] for t in data["teams"]}  # written again on exit
@@ -76,9 +78,10 @@ def test_simulate_loads_a_saved_account_and_makes_up_a_key(tmp_path: Path) -> No
     first = _start("--scale", "tiny", "--save", str(saved))
     try:
         _ready(first)
-    finally:
         first.send_signal(signal.SIGTERM)
         assert first.wait(timeout=15) == 0
+    finally:
+        end(first)
     process = _start("--load", str(saved))
     try:
         ready = _ready(process)
@@ -90,9 +93,10 @@ def test_simulate_loads_a_saved_account_and_makes_up_a_key(tmp_path: Path) -> No
             headers={"Authorization": f"Token token={key}"},
         ).json()
         assert users["total"] == len(json.loads(saved.read_text())["users"])
-    finally:
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=15) == 0
+    finally:
+        end(process)
 
 
 @pytest.mark.parametrize(
@@ -138,3 +142,20 @@ def test_empty_host_blank_key_and_unknown_ability_are_refused(
     assert result.exit_code == 2
     assert message in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_account_without_the_audit_trail_feature() -> None:
+    process = _start("--scale", "tiny", "--api-key", "no-audit", "--no-audit-trail")
+    try:
+        ready = _ready(process)
+        headers = {"Authorization": "Token token=no-audit"}
+        base_url = str(ready["base_url"])
+        response = httpx.get(base_url + "/audit/records", headers=headers)
+        assert response.status_code == 402
+        assert response.json()["error"]["code"] == 2014
+        abilities = httpx.get(base_url + "/abilities", headers=headers).json()["abilities"]
+        assert "audit_trail" not in abilities
+        assert "teams" in abilities
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=15) == 0

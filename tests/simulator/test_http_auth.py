@@ -48,7 +48,8 @@ async def test_revoked_api_key_stops_working(sim_http: httpx.AsyncClient, sim: A
     assert (await sim_http.get("/users")).status_code == 200
     sim.revoke_api_key()
     response = await sim_http.get("/users")
-    assert response.status_code == 401 and response.json()["error"]["code"] == 2006
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == 2006
 
 
 async def test_users_me_with_an_account_key_is_pagerdutys_400(sim_http: httpx.AsyncClient) -> None:
@@ -61,7 +62,8 @@ async def test_users_me_with_user_credentials(sim_http: httpx.AsyncClient, sim: 
     user_id = next(u for u in sim.account.users if u != sim.account.owner_id)
     sim.add_api_key("a-user-key", user_id=user_id)
     me = await sim_http.get("/users/me", headers={"Authorization": "Token token=a-user-key"})
-    assert me.status_code == 200 and me.json()["user"]["id"] == user_id
+    assert me.status_code == 200
+    assert me.json()["user"]["id"] == user_id
     # OAuth user tokens are user tokens; /users/me needs no scope.
     me = await sim_http.get("/users/me", headers=_bearer(sim, {"openid"}))
     assert me.json()["user"]["id"] == sim.account.owner_id
@@ -120,7 +122,8 @@ async def test_counters_count_api_requests(sim_http: httpx.AsyncClient, sim: Any
     assert sim.request_count == 3
     assert sim.requests_by_path["/users"] == 2
     sim.reset_counters()
-    assert sim.request_count == 0 and not sim.requests_by_path
+    assert sim.request_count == 0
+    assert not sim.requests_by_path
 
 
 async def test_unknown_paths_and_methods(sim_http: httpx.AsyncClient) -> None:

@@ -11,18 +11,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from clock import FakeClock
 
 CLIENT_ID = "sim-test-client"
 CLIENT_SECRET = "sim-test-client-secret"
 REDIRECT = "http://127.0.0.1:8000/oauth/callback"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def pkce() -> tuple[str, str]:
@@ -99,7 +92,8 @@ async def test_code_flow_with_pkce_gives_working_tokens(
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == sim.config.token_ttl
     assert set(body["scope"].split()) == {"users.read", "schedules.read"}
-    assert body["refresh_token"] and body["access_token"] != body["refresh_token"]
+    assert body["refresh_token"]
+    assert body["access_token"] != body["refresh_token"]
     claims = json.loads(base64.urlsafe_b64decode(body["id_token"].split(".")[1] + "=="))
     assert claims["subdomain"] == sim.account.subdomain
     assert claims["user_id"] == sim.account.owner_id
@@ -112,7 +106,8 @@ async def test_code_flow_with_pkce_gives_working_tokens(
 async def test_authorize_requires_pkce_s256(http: httpx.AsyncClient, clock: FakeClock) -> None:
     _, challenge = pkce()
     query = await authorize(http, "")
-    assert query["error"] == ["invalid_request"] and query["state"] == ["st-123"]
+    assert query["error"] == ["invalid_request"]
+    assert query["state"] == ["st-123"]
     query = await authorize(http, challenge, code_challenge_method="plain")
     assert query["error"] == ["invalid_request"]
     query = await authorize(http, challenge, response_type="token")
@@ -143,7 +138,8 @@ async def test_wrong_verifier_secret_or_redirect_is_refused(
     verifier, challenge = pkce()
     code = (await authorize(http, challenge))["code"][0]
     response = await exchange(http, code, "not-the-verifier")
-    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_grant"
     code = (await authorize(http, challenge))["code"][0]
     response = await token(
         http,
@@ -165,7 +161,8 @@ async def test_wrong_verifier_secret_or_redirect_is_refused(
             "redirect_uri": REDIRECT,
         },
     )
-    assert response.status_code == 401 and response.json()["error"] == "invalid_client"
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
     assert CLIENT_SECRET not in response.text
 
 
@@ -174,16 +171,17 @@ async def test_code_is_single_use(http: httpx.AsyncClient, clock: FakeClock) -> 
     code = (await authorize(http, challenge))["code"][0]
     assert (await exchange(http, code, verifier)).status_code == 200
     again = await exchange(http, code, verifier)
-    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    assert again.status_code == 400
+    assert again.json()["error"] == "invalid_grant"
 
 
 async def test_code_expires_after_30_seconds(http: httpx.AsyncClient, clock: FakeClock) -> None:
     verifier, challenge = pkce()
     code = (await authorize(http, challenge))["code"][0]
-    clock.now += 29
+    clock.advance(29)
     assert (await exchange(http, code, verifier)).status_code == 200
     code = (await authorize(http, challenge))["code"][0]
-    clock.now += 31
+    clock.advance(31)
     assert (await exchange(http, code, verifier)).json()["error"] == "invalid_grant"
 
 
@@ -199,7 +197,8 @@ async def test_refresh_rotates_and_the_old_refresh_token_dies(
     headers = {"Authorization": f"Bearer {second['access_token']}"}
     assert (await http.get("/users", headers=headers)).status_code == 200
     reused = await token(http, grant_type="refresh_token", refresh_token=first["refresh_token"])
-    assert reused.status_code == 400 and reused.json()["error"] == "invalid_grant"
+    assert reused.status_code == 400
+    assert reused.json()["error"] == "invalid_grant"
 
 
 async def test_access_tokens_expire_after_token_ttl(
@@ -207,11 +206,12 @@ async def test_access_tokens_expire_after_token_ttl(
 ) -> None:
     body = await login(http)
     headers = {"Authorization": f"Bearer {body['access_token']}"}
-    clock.now += sim.config.token_ttl - 1
+    clock.advance(sim.config.token_ttl - 1)
     assert (await http.get("/users", headers=headers)).status_code == 200
-    clock.now += 1
+    clock.advance(1)
     expired = await http.get("/users", headers=headers)
-    assert expired.status_code == 401 and expired.json()["error"]["code"] == 2006
+    assert expired.status_code == 401
+    assert expired.json()["error"]["code"] == 2006
     # The refresh token still gets a fresh access token.
     fresh = await token(http, grant_type="refresh_token", refresh_token=body["refresh_token"])
     headers = {"Authorization": f"Bearer {fresh.json()['access_token']}"}
@@ -245,14 +245,16 @@ async def test_client_credentials_gives_an_account_level_app_token(
     wrong = await token(
         http, grant_type="client_credentials", scope="as_account-eu.elsewhere users.read"
     )
-    assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_scope"
+    assert wrong.status_code == 400
+    assert wrong.json()["error"] == "invalid_scope"
     missing = await token(http, grant_type="client_credentials", scope="users.read")
     assert missing.json()["error"] == "invalid_scope"
 
 
 async def test_unknown_grant_type(http: httpx.AsyncClient) -> None:
     response = await token(http, grant_type="password")
-    assert response.status_code == 400 and response.json()["error"] == "unsupported_grant_type"
+    assert response.status_code == 400
+    assert response.json()["error"] == "unsupported_grant_type"
 
 
 async def test_client_secret_by_basic_auth(http: httpx.AsyncClient, sim: Any) -> None:

@@ -19,7 +19,8 @@ async def test_limit_defaults_to_25_and_total_is_null_unless_asked(
     sim_http: httpx.AsyncClient, sim: Any
 ) -> None:
     body = (await sim_http.get("/users")).json()
-    assert body["limit"] == 25 and body["offset"] == 0
+    assert body["limit"] == 25
+    assert body["offset"] == 0
     assert len(body["users"]) == 25
     assert body["more"] is True
     assert body["total"] is None
@@ -52,9 +53,11 @@ async def test_pages_cover_every_user_once_in_a_stable_order(
 async def test_last_page_says_no_more(sim_http: httpx.AsyncClient, sim: Any) -> None:
     total = len(sim.account.users)
     body = (await sim_http.get("/users", params={"limit": 10, "offset": total - 3})).json()
-    assert len(body["users"]) == 3 and body["more"] is False
+    assert len(body["users"]) == 3
+    assert body["more"] is False
     body = (await sim_http.get("/users", params={"limit": 10, "offset": total + 50})).json()
-    assert body["users"] == [] and body["more"] is False
+    assert body["users"] == []
+    assert body["more"] is False
 
 
 async def test_offset_plus_limit_past_10000_is_refused_with_2002(
@@ -87,9 +90,11 @@ async def test_the_cap_bites_on_an_account_past_10000_users() -> None:
         headers={"Authorization": "Token token=k"},
     ) as client:
         last = await client.get("/users", params={"offset": 9900, "limit": 100, "total": "true"})
-        assert last.json()["more"] is True and last.json()["total"] == 10_050
+        assert last.json()["more"] is True
+        assert last.json()["total"] == 10_050
         beyond = await client.get("/users", params={"offset": 10_000, "limit": 1})
-        assert beyond.status_code == 400 and beyond.json()["error"]["code"] == 2002
+        assert beyond.status_code == 400
+        assert beyond.json()["error"]["code"] == 2002
 
 
 async def test_v3_list_pages_up_to_1000_and_has_no_total(
@@ -101,7 +106,8 @@ async def test_v3_list_pages_up_to_1000_and_has_no_total(
     v3_ids = {i for i, s in sim.account.schedules.items() if s.get("type") == "schedule_v3"}
     assert {s["id"] for s in body["schedules"]} == v3_ids
     first = (await sim_http.get("/v3/schedules", params={"limit": 1})).json()
-    assert first["limit"] == 1 and first["more"] is (len(v3_ids) > 1)
+    assert first["limit"] == 1
+    assert first["more"] is (len(v3_ids) > 1)
 
 
 _made = itertools.count()
@@ -157,7 +163,8 @@ async def test_audit_filters_and_window(sim_http: httpx.AsyncClient) -> None:
     none = (
         await sim_http.get("/audit/records", params={"root_resource_types[]": "schedules"})
     ).json()
-    assert none["records"] == [] and none["next_cursor"] is None
+    assert none["records"] == []
+    assert none["next_cursor"] is None
     old = await sim_http.get(
         "/audit/records",
         params={"since": "2020-12-02T00:00:00Z", "until": "2020-12-03T00:00:00Z"},

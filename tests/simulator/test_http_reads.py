@@ -37,7 +37,8 @@ async def test_include_teams_on_users(sim_http: httpx.AsyncClient, sim: Any) -> 
 
 async def test_schedules_list_layers_only_when_included(sim_http: httpx.AsyncClient) -> None:
     plain = await _all(sim_http, "/schedules", "schedules")
-    assert plain and all("schedule_layers" not in s for s in plain)
+    assert plain
+    assert all("schedule_layers" not in s for s in plain)
     assert all(s["type"] == "schedule" for s in plain)
     layered = await _all(sim_http, "/schedules", "schedules", **{"include[]": "schedule_layers"})
     assert all(s["schedule_layers"] for s in layered)
@@ -53,7 +54,9 @@ async def test_v2_and_v3_ids_stay_apart(sim_http: httpx.AsyncClient, sim: Any) -
     assert isinstance(wrong.json()["error"]["errors"], dict)  # the v3 error shape
     v2_list = {s["id"] for s in await _all(sim_http, "/schedules", "schedules")}
     v3_list = {s["id"] for s in await _all(sim_http, "/v3/schedules", "schedules")}
-    assert v3 in v3_list and v3 not in v2_list and v2 not in v3_list
+    assert v3 in v3_list
+    assert v3 not in v2_list
+    assert v2 not in v3_list
 
 
 async def test_policy_filters_sort_and_includes(sim_http: httpx.AsyncClient, sim: Any) -> None:
@@ -80,7 +83,8 @@ async def test_policy_filters_sort_and_includes(sim_http: httpx.AsyncClient, sim
     by_user = await _all(
         sim_http, "/escalation_policies", "escalation_policies", **{"user_ids[]": target_user}
     )
-    assert by_user and all(
+    assert by_user
+    assert all(
         any(t["id"] == target_user for r in p["escalation_rules"] for t in r["targets"])
         for p in by_user
     )
@@ -182,7 +186,8 @@ async def test_restrictions_and_layer_priority(sim_http: httpx.AsyncClient, sim:
     schedule_id = await _make_schedule(
         sim_http,
         [a, b, c],
-        [([c], daytime), ([a, b], {"rotation_turn_length_seconds": 86400})],
+        # Written bottom first: the daytime layer, written last, is the top one.
+        [([a, b], {"rotation_turn_length_seconds": 86400}), ([c], daytime)],
     )
     window = {"since": "2026-01-05T00:00:00Z", "until": "2026-01-06T00:00:00Z"}
     schedule = (await sim_http.get(f"/schedules/{schedule_id}", params=window)).json()["schedule"]
@@ -190,7 +195,7 @@ async def test_restrictions_and_layer_priority(sim_http: httpx.AsyncClient, sim:
     assert _entries(top) == [(c, "01-05 09", "01-05 17")]
     assert top["rendered_coverage_percentage"] == round(100 * 8 / 24, 2)
     assert _entries(bottom) == [(a, "01-05 00", "01-06 00")]
-    # The first layer wins where both cover.
+    # PagerDuty reads the top layer back first, and it wins where both cover.
     assert _entries(schedule["final_schedule"]) == [
         (a, "01-05 00", "01-05 09"),
         (c, "01-05 09", "01-05 17"),
@@ -216,7 +221,7 @@ async def test_schedule_window_defaults_and_bad_dates(
 
 
 async def test_cached_pages_follow_every_change(sim_http: httpx.AsyncClient, sim: Any) -> None:
-    params = {"limit": 100, "total": "true"}
+    params: dict[str, str | int] = {"limit": 100, "total": "true"}
     first = (await sim_http.get("/teams", params=params)).json()
     assert (await sim_http.get("/teams", params=params)).json() == first
     assert sim.cache.hits >= 1

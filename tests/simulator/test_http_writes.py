@@ -16,7 +16,8 @@ async def test_team_lifecycle_and_membership(sim_http: httpx.AsyncClient, sim: A
     team_id = created.json()["team"]["id"]
     assert (await sim_http.get(f"/teams/{team_id}")).json()["team"]["name"] == "Write Team"
     put = await sim_http.put(f"/teams/{team_id}/users/{user_id}", json={"role": "observer"})
-    assert put.status_code == 204 and put.content == b""
+    assert put.status_code == 204
+    assert put.content == b""
     members = (await sim_http.get(f"/teams/{team_id}/members")).json()["members"]
     assert [(m["user"]["id"], m["role"]) for m in members] == [(user_id, "observer")]
     user = (await sim_http.get(f"/users/{user_id}", params={"include[]": "teams"})).json()["user"]
@@ -109,3 +110,47 @@ async def test_user_creation_needs_from_for_account_keys(
     assert (await sim_http.get(f"/users/{new_id}")).json()["user"]["email"] == "ann@example.com"
     assert (await sim_http.delete(f"/users/{new_id}")).status_code == 204
     assert (await sim_http.get(f"/users/{new_id}")).status_code == 404
+
+
+async def test_oversized_and_deeply_nested_bodies_are_400(
+    sim_http: httpx.AsyncClient, sim: Any
+) -> None:
+    count = len(sim.account.teams)
+    huge = b'{"team": {"name": "Big", "description": "' + b"x" * (1024 * 1024) + b'"}}'
+    deep = b"[" * 100_000 + b"]" * 100_000
+    for body in (huge, deep):
+        response = await sim_http.post(
+            "/teams", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == 2001
+    assert "larger than" in (await sim_http.post("/teams", content=huge)).text
+    assert len(sim.account.teams) == count
+
+
+async def test_values_a_read_could_not_render_are_refused(
+    sim_http: httpx.AsyncClient, sim: Any
+) -> None:
+    user_id = next(u for u in sim.account.users if u != sim.account.owner_id)
+    layer = {
+        "start": "2026-01-05T00:00:00Z",
+        "rotation_turn_length_seconds": 86400,
+        "users": [{"user": {"id": user_id, "type": "user_reference"}}],
+    }
+    for bad_layer in (
+        {**layer, "start": "0001-01-01T00:00:00+14:00"},
+        {
+            **layer,
+            "restrictions": [
+                {
+                    "type": "daily_restriction",
+                    "start_time_of_day": "25:61:00",
+                    "duration_seconds": 3600,
+                }
+            ],
+        },
+        {**layer, "name": 5},
+    ):
+        body = {"schedule": {"name": "Odd", "time_zone": "UTC", "schedule_layers": [bad_layer]}}
+        response = await sim_http.post("/schedules", json=body)
+        assert response.status_code == 400, bad_layer

@@ -82,7 +82,8 @@ def test_peer_reads_details_and_account_facts(pd: Any, sim_server: Any) -> None:
     account = sim_server.account
     schedule_id = next(i for i, s in account.schedules.items() if s.get("type") != "schedule_v3")
     schedule = pd.rget(f"schedules/{schedule_id}")
-    assert schedule["id"] == schedule_id and schedule["final_schedule"]["name"] == "Final Schedule"
+    assert schedule["id"] == schedule_id
+    assert schedule["final_schedule"]["name"] == "Final Schedule"
     assert pd.subdomain == account.subdomain
     assert pd.api_key_access == "account"
     assert pd.account_has_ability("teams") is True
@@ -119,6 +120,7 @@ def test_peer_401_on_a_bad_key(sim_server: Any) -> None:
     try:
         with pytest.raises(pagerduty.HttpError) as caught:
             client.list_all("users")
+        assert caught.value.response is not None
         assert caught.value.response.status_code == 401
     finally:
         client.close()
@@ -133,7 +135,7 @@ def test_peer_oauth_with_pkce_refresh_and_app_token(sim_server: Any) -> None:
         transport=Loopback(sim_server.oauth_base_url),
     )
     # pagerduty 7.x's get_pkce_authorize_url reads self.client_id, which it never sets.
-    oauth.client_id = config.oauth_client_id
+    oauth.client_id = config.oauth_client_id  # type: ignore[attr-defined]  # not declared there
     try:
         verifier, challenge = oauth.generate_s256_pkce_params()
         scope = "users.read schedules.read"

@@ -1,73 +1,32 @@
 """Every kind of answer the simulator gives, checked against PagerDuty's own OpenAPI description.
 
-The spec (``shared/pagerduty/openapiv3.json``) is loaded once per session with spec validation off
-(it does not pass strict validation; see ``shared/pagerduty/README.md``).
+The spec (``tests/data/pagerduty/openapiv3.json``) is loaded once per session with spec
+validation off (it does not pass strict validation; see ``tests/data/pagerduty/README.md``).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from sim_spec import Checker, load_spec
+from spec_paths import PAGERDUTY_SPEC
 
 from pdsearch.simulator.scopes import REQUIRED_SCOPE, VALID_SCOPES
-
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "pagerduty" / "openapiv3.json"
-
-pytestmark = pytest.mark.skipif(
-    not SPEC_PATH.exists(), reason="PagerDuty's spec is not checked out"
-)
 
 
 @pytest.fixture(scope="session")
 def spec() -> Any:
-    from openapi_core import Config, OpenAPI
-
-    return OpenAPI.from_file_path(str(SPEC_PATH), config=Config(spec_validator_cls=None))
+    return load_spec()
 
 
 @pytest.fixture(scope="session")
 def raw_spec() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(SPEC_PATH.read_text())
+    data: dict[str, Any] = json.loads(PAGERDUTY_SPEC.read_text())
     return data
-
-
-class Checker:
-    """An httpx client on the simulator whose every answer is validated against the spec."""
-
-    def __init__(self, spec: Any, client: httpx.AsyncClient) -> None:
-        self.spec = spec
-        self.client = client
-        self.checked: list[tuple[str, str, int]] = []
-
-    async def call(
-        self,
-        method: str,
-        url: str,
-        *,
-        expect: int,
-        headers: dict[str, str] | None = None,
-        **kw: Any,
-    ) -> httpx.Response:
-        from openapi_core.testing import MockRequest, MockResponse
-
-        response = await self.client.request(method, url, headers=headers, **kw)
-        assert response.status_code == expect, (method, url, response.status_code, response.text)
-        parts = urlsplit(str(response.request.url))
-        request = MockRequest("https://api.pagerduty.com", method.lower(), parts.path)
-        mock = MockResponse(
-            response.content,
-            status_code=response.status_code,
-            content_type=response.headers.get("content-type", "application/json").split(";")[0],
-        )
-        self.spec.validate_response(request, mock)
-        self.checked.append((method, parts.path, response.status_code))
-        return response
 
 
 @pytest.fixture
