@@ -29,7 +29,8 @@ class AccountContext:
     """What mapping needs to resolve ids to names, gathered once per sync.
 
     ``policies_by_schedule`` maps a schedule id to (policy id, level number) pairs, in policy
-    order, for every rule that targets the schedule.
+    order, for every rule that targets the schedule. ``service_descriptions``: service id →
+    what the service does, when the sync read it.
     """
 
     subdomain: str
@@ -38,6 +39,7 @@ class AccountContext:
     schedule_names: Mapping[str, str] = field(default_factory=dict)
     policies: Mapping[str, EscalationPolicy] = field(default_factory=dict)
     policies_by_schedule: Mapping[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    service_descriptions: Mapping[str, str] = field(default_factory=dict)
 
 
 def build_context(
@@ -47,6 +49,7 @@ def build_context(
     schedules: Iterable[Schedule] = (),
     schedules_v3: Iterable[ScheduleV3] = (),
     policies: Iterable[EscalationPolicy] = (),
+    service_descriptions: Mapping[str, str] | None = None,
 ) -> AccountContext:
     """Index the account's objects by id for name resolution."""
     all_schedules: list[Schedule | ScheduleV3] = [*schedules, *schedules_v3]
@@ -68,6 +71,7 @@ def build_context(
         schedule_names={s.id: s.name for s in all_schedules if s.name},
         policies=policy_map,
         policies_by_schedule={k: tuple(v) for k, v in uses.items()},
+        service_descriptions=dict(service_descriptions or {}),
     )
 
 

@@ -49,3 +49,9 @@ def team_line(teams: Sequence[Reference], ctx: AccountContext) -> str:
 def title(name: str, summary: str | None, object_id: str) -> str:
     """The object's name, else its summary, else its id: a document's title is never blank."""
     return (name or "").strip() or (summary or "").strip() or object_id
+
+
+def id_line(object_id: str) -> str:
+    """The object's PagerDuty id, so a search for the id finds it (people paste ids from URLs
+    and alerts)."""
+    return f"PagerDuty ID: {object_id}."

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pdsearch.documents.context import AccountContext, is_schedule, sys_racl
-from pdsearch.documents.names import team_line, title, user_words
+from pdsearch.documents.meaning import meaning, services_words, teams_about_line
+from pdsearch.documents.names import id_line, team_line, title, user_words
 from pdsearch.documents.words import counted, join
 from pdsearch.index.base import Document
 from pdsearch.pagerduty.models import EscalationPolicy, EscalationRule, Reference
@@ -45,8 +46,12 @@ def policy_document(policy: EscalationPolicy, ctx: AccountContext, source: str) 
     # document, so the label keeps to the words that tell policies apart.
     lines.append(f"Handoff notifications: {words}.")
     lines.append(team_line(policy.teams, ctx))
-    services = [s.summary or s.id for s in policy.services]
-    lines.append(f"Services: {join(services)}." if services else "Services: none.")
+    about = teams_about_line(policy.teams, ctx)
+    if about:
+        lines.append(about)
+    services = services_words(policy.services, ctx)
+    lines.append(f"Services: {services}." if services else "Services: none.")
+    lines.append(id_line(policy.id))
     return Document(
         id=f"{POLICY_TYPE}:{policy.id}",
         type=POLICY_TYPE,
@@ -55,6 +60,7 @@ def policy_document(policy: EscalationPolicy, ctx: AccountContext, source: str) 
         url=policy.html_url or "",
         sys_racl=sys_racl(ctx.subdomain, policy.teams),
         source=source,
+        meaning=meaning(name, policy.teams, policy.services, policy.description, ctx),
     )
 
 
@@ -86,10 +92,16 @@ def _level_line(
     if number == len(rules) and number > 1:
         text += f" This is the last of {counted(number, 'level')}."
     # The delay before the next level is said once, on that level ("Level 2: after 30
-    # minutes"); only the last level's delay, the wait before a repeat, is said here.
-    if number == len(rules) and loops > 0:
+    # minutes"); only the last level's delay is said here: the wait before a repeat, or, when
+    # the policy does not repeat, the delay PagerDuty keeps although nothing follows it.
+    if number == len(rules):
         delay = rule.escalation_delay_in_minutes
-        text += f" Starts again at level 1 after {counted(delay, 'minute')} if not acknowledged."
+        if loops > 0:
+            text += (f" Starts again at level 1 after {counted(delay, 'minute')} if not "
+                     "acknowledged.")
+        else:
+            text += (f" Escalates after {counted(delay, 'minute')}, but the policy does not "
+                     "repeat, so no one else is notified.")
     return text
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from pdsearch.documents.context import AccountContext, MappingError, dedupe, sys_racl
-from pdsearch.documents.names import team_line, team_names, title, user_words
+from pdsearch.documents.meaning import meaning, teams_about_line
+from pdsearch.documents.names import id_line, team_line, team_names, title, user_words
 from pdsearch.documents.words import (
     DAY_NAMES,
     counted,
@@ -26,6 +27,7 @@ from pdsearch.documents.words import (
 )
 from pdsearch.index.base import Document
 from pdsearch.pagerduty.models import (
+    Reference,
     Schedule,
     ScheduleEvent,
     ScheduleLayer,
@@ -64,10 +66,15 @@ def schedule_document(
             if (user_id := _member_user_id(member))
         ]
     else:
-        lines.append(f"{counted(len(schedule.schedule_layers), 'layer')}.")
-        for number, layer in enumerate(schedule.schedule_layers, start=1):
+        # PagerDuty lists the highest layer first; its pages number layers from the bottom, and
+        # so does the document, from Layer 1 up.
+        layers = list(reversed(schedule.schedule_layers))
+        many = len(layers) > 1
+        lines.append(f"{counted(len(layers), 'layer')}"
+                     + (" (a higher layer wins where layers overlap)." if many else "."))
+        for number, layer in enumerate(layers, start=1):
             lines.append(_layer_line(schedule.id, number, layer, tz, ctx))
-        user_ids = [u.user.id for layer in schedule.schedule_layers for u in layer.users]
+        user_ids = [u.user.id for layer in layers for u in layer.users]
     # PagerDuty's own list of the schedule's users comes after the layers' (or events') users,
     # so nobody it names is missed; its summaries name users the account's list lacks.
     refs = {r.id: r for r in schedule.users}
@@ -76,7 +83,11 @@ def schedule_document(
     # must all appear, so the everyday words are part of the sentence.
     lines.append(f"Who is on the {name} schedule (all users): {join(people) or 'nobody'}.")
     lines.append(team_line(schedule.teams, ctx))
+    about = teams_about_line(schedule.teams, ctx)
+    if about:
+        lines.append(about)
     lines.extend(_usage_lines(schedule, ctx))
+    lines.append(id_line(schedule.id))
     return Document(
         id=f"{SCHEDULE_TYPE}:{schedule.id}",
         type=SCHEDULE_TYPE,
@@ -85,7 +96,16 @@ def schedule_document(
         url=schedule.html_url or "",
         sys_racl=sys_racl(ctx.subdomain, schedule.teams),
         source=source,
+        meaning=meaning(name, schedule.teams, _services(schedule, ctx), schedule.description,
+                        ctx),
     )
+
+
+def _services(schedule: Schedule | ScheduleV3, ctx: AccountContext) -> list[Reference]:
+    """The services of the policies that page the schedule (a schedule has none of its own)."""
+    ids = dedupe([*(r.id for r in schedule.escalation_policies),
+                  *(p for p, _ in ctx.policies_by_schedule.get(schedule.id, ()))])
+    return [s for pid in ids if (p := ctx.policies.get(pid)) for s in p.services]
 
 
 # --- layer-based (v2) ---------------------------------------------------------------------

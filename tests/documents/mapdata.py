@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
+
+from spec_paths import PAGERDUTY_EXAMPLES
 
 from pdsearch.pagerduty.models import EscalationPolicy, Schedule, Team, User
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "pagerduty" / "examples"
+EXAMPLES = PAGERDUTY_EXAMPLES
 
 
 def example(name: str) -> Any:

@@ -6,10 +6,9 @@ from typing import Any
 
 import httpx
 
-from pdsearch.documents import build_context, policy_document, schedule_document
+from pdsearch.documents import build_context, derive_entities, policy_document, schedule_document
 from pdsearch.pagerduty.auth import ApiKeyAuth
 from pdsearch.pagerduty.client import PagerDutyClient
-from pdsearch.permissions import derive_entities
 
 
 async def test_simulated_account_read_by_the_client_maps_completely(sim: Any) -> None:
@@ -26,7 +25,8 @@ async def test_simulated_account_read_by_the_client_maps_completely(sim: Any) ->
 
     ctx = build_context(account.subdomain, users, teams, schedules, v3, policies)
     docs = [policy_document(p, ctx, "pd") for p in policies]
-    docs += [schedule_document(s, ctx, "pd") for s in [*schedules, *v3]]
+    docs += [schedule_document(s, ctx, "pd") for s in schedules]
+    docs += [schedule_document(s, ctx, "pd") for s in v3]
     expected = {f"escalation_policy:{i}" for i in account.list_ids("escalation_policies")}
     expected |= {f"schedule:{i}" for i in account.list_ids("schedules")}
     expected |= {f"schedule:{i}" for i in account.list_ids("schedules_v3")}

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from mapdata import example_teams, example_users, ref, team, user
 
+from pdsearch.documents import derive_entities
 from pdsearch.pagerduty.models import Reference, TeamMember, User
-from pdsearch.permissions import Entity, derive_entities, entities_for, normalize_email
+from pdsearch.permissions import Entity, normalize_email
 
 
 def by_id(entities: list[Entity]) -> dict[str, Entity]:
@@ -75,12 +76,17 @@ def test_spec_examples() -> None:
     assert entities["PQ9K7I8"].members == admins
 
 
-def test_user_to_entities_is_case_insensitive() -> None:
+def test_members_are_normalized_so_any_case_finds_them() -> None:
     entities = derive_entities("acme", people(), [team("TPAY", "Payments"), team("TDB", "DB")])
-    assert entities_for("OLIVE@acme.com ", entities) == ["acme", "TPAY"]
-    assert entities_for("mia@ACME.com", entities) == ["TPAY", "TDB"]
-    assert entities_for("stranger@acme.com", entities) == []
-    assert entities_for("", entities) == []
+
+    def held(email: str) -> list[str]:
+        who = normalize_email(email)
+        return [e.entity_id for e in entities if who and who in e.members]
+
+    assert held("OLIVE@acme.com ") == ["acme", "TPAY"]
+    assert held("mia@ACME.com") == ["TPAY", "TDB"]
+    assert held("stranger@acme.com") == []
+    assert held("") == []
 
 
 def test_team_id_equal_to_subdomain_never_merges_access() -> None:

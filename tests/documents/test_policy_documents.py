@@ -95,6 +95,22 @@ def test_levels_read_with_the_delay_before_each_level() -> None:
     assert "Assignment: round robin" in text
 
 
+def test_every_delay_is_said_the_last_level_s_too() -> None:
+    """The last rule's delay is one of the policy's details even when nothing follows it."""
+    once = policy_document(make_policy(num_loops=0), context(), "c").content
+    assert "Does not repeat." in once
+    assert "Escalates after 10 minutes, but the policy does not repeat" in once
+    assert "Starts again at level 1" not in once
+    delays = [r.escalation_delay_in_minutes for r in make_policy().escalation_rules]
+    for delay in delays:  # each rule's delay appears in words somewhere
+        assert f"after {delay} minutes" in once, delay
+
+
+def test_the_pagerduty_id_is_in_the_content() -> None:
+    policy = make_policy()
+    assert f"PagerDuty ID: {policy.id}." in policy_document(policy, context(), "c").content
+
+
 def test_names_fall_back_to_summary_then_id() -> None:
     text = policy_document(make_policy(), context(), "c").content
     assert "user 'Grace Hopper'" in text  # not in the users listing: the reference's summary

@@ -40,11 +40,12 @@ def make_schedule(**overrides: Any) -> Schedule:
         "description": "Primary on-call for the Postgres fleet.",
         "time_zone": "Europe/Berlin",
         "html_url": "https://acme.pagerduty.com/schedules/SDB",
+        # As PagerDuty lists them: the highest layer first.
         "schedule_layers": [
-            layer("Business hours", WEEK, ["UADA", "UBOB"],
-                  [weekly(d, "09:00:00", 8 * HOUR) for d in range(1, 6)]),
             layer("Nights", 12 * HOUR, ["UBOB", "UCAT", "UADA"], [daily("20:00:00", 12 * HOUR)],
                   end="2026-12-31T00:00:00Z"),
+            layer("Business hours", WEEK, ["UADA", "UBOB"],
+                  [weekly(d, "09:00:00", 8 * HOUR) for d in range(1, 6)]),
         ],
         "users": [ref("user", "UADA"), ref("user", "UBOB"), ref("user", "UCAT"),
                   ref("user", "UDAN", "Dan Extra")],
@@ -121,7 +122,7 @@ def test_layers_users_restrictions_and_time_zone() -> None:
     doc = schedule_document(make_schedule(), context(), "c")
     text = doc.content
     assert "Time zone: Europe/Berlin." in text
-    assert "2 layers." in text
+    assert "2 layers (a higher layer wins where layers overlap)." in text
     assert "Layer 1 'Business hours': weekly rotation; shifts change on Monday at 09:00." in text
     assert "Starts 2026-01-05 09:00 Europe/Berlin, no end date." in text
     assert "Users in rotation order: 'Ada Lovelace', then 'Bob Stone'." in text

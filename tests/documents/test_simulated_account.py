@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from mapdata import SimulatedAccount
 
-from pdsearch.documents import build_context, policy_document, schedule_document
+from pdsearch.documents import build_context, derive_entities, policy_document, schedule_document
 from pdsearch.index.base import Document
-from pdsearch.permissions import derive_entities
+from pdsearch.pagerduty.models import Schedule, ScheduleV3
 
 
 @pytest.fixture(scope="module")
@@ -15,11 +15,15 @@ def sim() -> SimulatedAccount:
     return SimulatedAccount(seed=11)
 
 
+def every_schedule(sim: SimulatedAccount) -> list[Schedule | ScheduleV3]:
+    return [*sim.schedules, *sim.schedules_v3]
+
+
 def mapped(sim: SimulatedAccount) -> tuple[list[Document], list[Document]]:
     ctx = build_context(sim.subdomain, sim.users, sim.teams, sim.schedules, sim.schedules_v3,
                         sim.policies)
     policies = [policy_document(p, ctx, "conn") for p in sim.policies]
-    schedules = [schedule_document(s, ctx, "conn") for s in [*sim.schedules, *sim.schedules_v3]]
+    schedules = [schedule_document(s, ctx, "conn") for s in every_schedule(sim)]
     return policies, schedules
 
 
@@ -29,11 +33,12 @@ def test_every_object_maps_with_the_contract_fields(sim: SimulatedAccount) -> No
     assert len(policy_docs) == len(sim.policies)
     assert len(schedule_docs) == len(sim.schedules) + len(sim.schedules_v3)
     objects = {**{f"escalation_policy:{p.id}": p for p in sim.policies},
-               **{f"schedule:{s.id}": s for s in [*sim.schedules, *sim.schedules_v3]}}
+               **{f"schedule:{s.id}": s for s in every_schedule(sim)}}
     for doc in [*policy_docs, *schedule_docs]:
         obj = objects[doc.id]
         assert doc.title == obj.name
-        assert doc.url == obj.html_url and doc.url.startswith("https://acme.pagerduty.com/")
+        assert doc.url == obj.html_url
+        assert doc.url.startswith("https://acme.pagerduty.com/")
         assert doc.type == ("escalation_policy" if doc.id.startswith("escalation") else "schedule")
         assert doc.sys_racl == ("acme", *[t.id for t in obj.teams])
         assert doc.source == "conn"
@@ -43,7 +48,7 @@ def test_every_object_maps_with_the_contract_fields(sim: SimulatedAccount) -> No
 def test_policy_content_resolves_every_target_and_counts_levels(sim: SimulatedAccount) -> None:
     policy_docs, _ = mapped(sim)
     users = {u.id: u for u in sim.users}
-    schedules = {s.id: s.name for s in [*sim.schedules, *sim.schedules_v3]}
+    schedules = {s.id: s.name for s in every_schedule(sim)}
     teams = {t.id: t.name for t in sim.teams}
     for policy, doc in zip(sim.policies, policy_docs, strict=True):
         levels = len(policy.escalation_rules)
@@ -72,7 +77,7 @@ def test_schedule_content_names_users_zone_and_policies(sim: SimulatedAccount) -
     users = {u.id: u for u in sim.users}
     rules_of = {p.id: len(p.escalation_rules) for p in sim.policies}
     by_id = {d.id: d for d in schedule_docs}
-    for schedule in [*sim.schedules, *sim.schedules_v3]:
+    for schedule in every_schedule(sim):
         doc = by_id[f"schedule:{schedule.id}"]
         assert f"Time zone: {schedule.time_zone}." in doc.content
         for ref in schedule.users:
@@ -88,7 +93,8 @@ def test_schedule_content_names_users_zone_and_policies(sim: SimulatedAccount) -
             assert "Not used by any escalation policy." in doc.content
     for schedule in sim.schedules:
         doc = by_id[f"schedule:{schedule.id}"]
-        for n, layer in enumerate(schedule.schedule_layers, start=1):
+        # Listed highest first, numbered from the bottom (Layer 1) as PagerDuty's pages do.
+        for n, layer in enumerate(reversed(schedule.schedule_layers), start=1):
             assert f"Layer {n}" in doc.content
             if layer.name and not layer.name.startswith("Layer"):
                 assert f"Layer {n} '{layer.name}'" in doc.content
@@ -107,10 +113,12 @@ def test_entities_from_users_listing_match_membership_listings(sim: SimulatedAcc
     from_members = derive_entities(sim.subdomain, sim.users, sim.teams, sim.memberships)
     assert from_users == from_members
     account = from_users[0]
-    assert account.entity_id == "acme" and account.type == "account"
+    assert account.entity_id == "acme"
+    assert account.type == "account"
     assert account.members == {u.email.lower() for u in sim.users if u.role in ("owner", "admin")}
     assert [e.entity_id for e in from_users[1:]] == [t.id for t in sim.teams]
     for entity in from_users[1:]:
         expected = {u.email.lower() for u in sim.users if any(t.id == entity.entity_id
                                                               for t in u.teams)}
-        assert entity.members == expected and expected
+        assert entity.members == expected
+        assert expected
