@@ -1,15 +1,16 @@
 """From a stored connector to a working PagerDuty client, and the connection check.
 
 Credentials are read decrypted from the store only here, handed to the client's auth, and never
-logged. A refreshed OAuth token is written back through ``store.update_credentials`` before the
-client uses it, so a rotated refresh token (PagerDuty rotates them) is never lost.
+logged. A refreshed OAuth token is written back through ``connectors.update_credentials``
+before the client uses it, so a rotated refresh token (PagerDuty rotates them) is never lost.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
@@ -22,26 +23,18 @@ from pdsearch.pagerduty.errors import (
     TransportError,
 )
 from pdsearch.pagerduty.oauth import OAuthAuth, OAuthToken
+from pdsearch.pagerduty.regions import api_base_url
+from pdsearch.pagerduty.timing import RetryPolicy
+from pdsearch.store import ConnectorRepository
 from pdsearch.store.records import Connector
 
 log = logging.getLogger(__name__)
 
-
-class CredentialStore(Protocol):
-    """The part of ``pdsearch.store.Store`` this module needs."""
-
-    def get_credentials(self, connector_id: str) -> dict[str, str]: ...
-
-    def update_credentials(self, connector_id: str, **fields: str | None) -> dict[str, str]: ...
-
-    def set_status(
-        self,
-        connector_id: str,
-        status: str,
-        *,
-        subdomain: str | None = None,
-        error: str | None = None,
-    ) -> Connector: ...
+#: A person waits for the connection check: a host that never answers is reported within
+#: about half a minute (a sync keeps the client's longer patience); a refused connection
+#: within a second (the client retries it once, quickly).
+CHECK_TIMEOUT = 10.0
+CHECK_RETRY = RetryPolicy(max_attempts=3, max_elapsed=25.0, max_rate_limit_wait=60.0)
 
 
 class ConnectorError(Exception):
@@ -84,7 +77,7 @@ def token_fields(token: OAuthToken) -> dict[str, str | None]:
 
 def client_for(
     connector: Connector,
-    store: CredentialStore,
+    connectors: ConnectorRepository,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     **options: Any,
@@ -96,7 +89,7 @@ def client_for(
     Raises ``MissingCredentialsError`` when the connector cannot authenticate yet (an OAuth
     connector that was never authorized).
     """
-    creds = store.get_credentials(connector.id)
+    creds = connectors.get_credentials(connector.id)
     auth: Any
     if connector.auth_type == "api_key":
         key = creds.get("api_key")
@@ -109,9 +102,10 @@ def client_for(
     elif connector.auth_type == "oauth2":
         if not creds.get("access_token"):
             raise MissingCredentialsError(
-                f"Connector {connector.name!r} is not authorized with PagerDuty yet. Open its "
-                "Authorization tab in the pdsearch service (or GET "
-                f"/api/v1/connectors/{connector.id}/oauth/authorize) and approve access."
+                f"Connector {connector.name!r} is not authorized with PagerDuty yet: press "
+                "'Sign in with PagerDuty' on its Authorization tab in the pdsearch service "
+                f"(API: POST /api/v1/connectors/{connector.id}/oauth/authorize) and approve "
+                "read access."
             )
         token = OAuthToken(
             access_token=creds["access_token"],
@@ -122,7 +116,7 @@ def client_for(
         connector_id = connector.id
 
         def persist(new_token: OAuthToken) -> None:
-            store.update_credentials(connector_id, **token_fields(new_token))
+            connectors.update_credentials(connector_id, **token_fields(new_token))
             log.info("stored a refreshed OAuth token for connector %s", connector_id)
 
         auth = OAuthAuth(
@@ -175,7 +169,7 @@ def explain(exc: PagerDutyError, connector: Connector) -> str:
 
 async def check_connection(
     connector: Connector,
-    store: CredentialStore,
+    connectors: ConnectorRepository,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> AccountInfo:
     """Check the connector's credentials against PagerDuty and record the outcome.
@@ -185,17 +179,51 @@ async def check_connection(
     ``ConnectorError`` carrying that message is raised.
     """
     try:
-        client = client_for(connector, store, transport=transport)
-    except MissingCredentialsError as exc:
-        status = "needs_authorization" if connector.auth_type == "oauth2" else "error"
-        store.set_status(connector.id, status, error=str(exc))
-        raise
-    try:
+        client = client_for(
+            connector, connectors, transport=transport, timeout=CHECK_TIMEOUT, retry=CHECK_RETRY
+        )
         async with client:
             info = await client.account_info()
+    except MissingCredentialsError as exc:
+        status = "needs_authorization" if connector.auth_type == "oauth2" else "error"
+        connectors.set_status(connector.id, status, error=str(exc))
+        raise
     except PagerDutyError as exc:
+        # Also a stored credential that cannot be sent (ConfigurationError from the auth):
+        # the connector shows why, and no request was made.
         message = explain(exc, connector)
-        store.set_status(connector.id, status_after(exc, connector), error=message)
-        raise ConnectorError(message) from None
-    store.set_status(connector.id, "connected", subdomain=info.subdomain, error=None)
+        connectors.set_status(connector.id, status_after(exc, connector), error=message)
+        raise ConnectorError(message) from exc
+    connectors.set_status(connector.id, "connected", subdomain=info.subdomain, error=None)
     return info
+
+
+def _account_key(connector: Connector) -> tuple[str, str] | None:
+    """The PagerDuty account a connector reads, as (subdomain, REST API root); None until a
+    connection told the subdomain."""
+    if not connector.subdomain:
+        return None
+    try:
+        root = api_base_url(connector.region, connector.base_url)
+    except PagerDutyError:
+        root = connector.base_url or connector.region
+    return connector.subdomain.lower(), root.rstrip("/").lower()
+
+
+def same_account_warnings(connector: Connector, others: Iterable[Connector]) -> list[str]:
+    """A sentence for each other connector that reads the same PagerDuty account.
+
+    Allowed (a staging key beside a production one, an API key beside OAuth): each connector
+    keeps documents and permission entities of its own, so nothing mixes. But a user then finds
+    every policy and schedule twice, which is rarely what an admin meant.
+    """
+    key = _account_key(connector)
+    if key is None:
+        return []
+    return [
+        f"Connector {other.name!r} reads the same PagerDuty account ({key[0]} at {key[1]}). "
+        "Both keep their own copy of its documents, so searches show each one twice; remove "
+        "one of them unless that is what you want."
+        for other in others
+        if other.id != connector.id and _account_key(other) == key
+    ]

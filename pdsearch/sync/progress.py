@@ -1,11 +1,12 @@
-"""Results and live progress of a sync job.
+"""Results, live progress and control of a sync job.
 
-These are plain values: the engine fills them, the service writes them into the job record, the
-CLI draws them as a progress bar. Nothing here does I/O.
+Plain values and one small control object: the engine and the source fill them, the service
+writes them into the job record, the CLI draws them as a progress bar. Nothing here does I/O.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -129,3 +130,33 @@ class ProgressReporter:
             return
         self._last = now
         self._sink(self.progress)
+
+
+class SyncCanceled(Exception):
+    """Raised inside a sync when its cancel event is set."""
+
+
+class JobControl:
+    """One running sync's cancel event, progress, counts and failed objects, shared by the
+    engine and the source it reads."""
+
+    def __init__(
+        self,
+        cancel: asyncio.Event | None = None,
+        on_progress: ProgressCallback | None = None,
+        progress_interval: float = 0.5,
+    ) -> None:
+        self.cancel = cancel if cancel is not None else asyncio.Event()
+        self.reporter = ProgressReporter(on_progress, progress_interval)
+        self.counts = self.reporter.progress.counts
+        self.failures: list[SyncFailure] = []
+
+    def check(self) -> None:
+        """Stop here (``SyncCanceled``) when the job was asked to."""
+        if self.cancel.is_set():
+            raise SyncCanceled()
+
+    def fail(self, object_id: str, reason: str) -> None:
+        """Count one object that could not be synced, and say why."""
+        self.failures.append(SyncFailure(object_id, reason))
+        self.counts.failed += 1

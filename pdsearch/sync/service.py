@@ -1,3 +1,6 @@
+# Over 500 lines on purpose: a sync job's whole life (claim, run in its mode, heartbeat and
+# cancel, on-call refresh, the record at its end) kept together, because each step leans on the
+# invariants of the others (one active job per connector, nothing half-written).
 """Sync jobs: start one in the background or run one in the foreground, cancel, shut down.
 
 ``SyncService`` owns the job records of the syncs it runs. It guarantees that one connector
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -23,15 +27,27 @@ from typing import Any, Final
 
 import httpx
 
-from pdsearch import scheduler
 from pdsearch.index.base import SearchIndex
 from pdsearch.index.sqlite import SqliteIndexError
 from pdsearch.pagerduty.client import PagerDutyClient
-from pdsearch.pagerduty.errors import AuthenticationError, OAuthError, PagerDutyError, ScopeError
-from pdsearch.store import Store, StoreError
+from pdsearch.pagerduty.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    OAuthError,
+    PagerDutyError,
+    ScopeError,
+)
+from pdsearch.store import ConflictError, Store, StoreError
 from pdsearch.store.records import Connector, Job
-from pdsearch.sync.connection import ConnectorError, client_for, explain, status_after
-from pdsearch.sync.engine import full_sync
+from pdsearch.sync.connection import (
+    ConnectorError,
+    MissingCredentialsError,
+    client_for,
+    explain,
+    status_after,
+)
+from pdsearch.sync.modes import SYNC_MODES, ModeRunner
+from pdsearch.sync.oncall import OnCallRefresher, wait_for_refresh
 from pdsearch.sync.progress import (
     CANCELED,
     FAILED,
@@ -41,6 +57,7 @@ from pdsearch.sync.progress import (
     Progress,
     ProgressCallback,
 )
+from pdsearch.sync.vectors import Embeds
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +65,8 @@ ClientFactory = Callable[..., PagerDutyClient]
 
 #: A running job writes its progress at least this often, so other processes see it alive.
 HEARTBEAT_SECONDS: Final = 15.0
+#: How often a running job looks for a cancel asked through the store (from any replica).
+CANCEL_POLL_SECONDS: Final = 1.0
 #: A queued/running job of another process whose heartbeat is older than this is dead.
 STALE_AFTER: Final = timedelta(minutes=2)
 #: How long ``cancel`` waits for the engine to stop at a safe point before canceling the task.
@@ -57,12 +76,9 @@ SHUTDOWN_ERROR: Final = "The service stopped during the sync, so the sync was ca
 CANCELED_ERROR: Final = "The sync was canceled. Nothing was deleted."
 
 
-class SyncAlreadyRunning(scheduler.SyncAlreadyRunning):
-    """A sync of this connector is already queued or running.
-
-    A kind of the scheduler's ``SyncAlreadyRunning``, so the scheduler records an overlapping run
-    as skipped without being told about this class.
-    """
+class SyncAlreadyRunning(Exception):
+    """A sync of this connector is already queued or running (the scheduler, told this type,
+    records an overlapping run as skipped)."""
 
     def __init__(self, connector_id: str, job_id: str, message: str | None = None) -> None:
         super().__init__(
@@ -83,6 +99,9 @@ class _Running:
     progress: Progress = field(default_factory=Progress)
     requests: int = 0
     shutting_down: bool = False
+    mode: str = "full"
+    fallback: str | None = None  # why an incremental sync ran as a full one
+    oncall_error: str | None = None
 
 
 class SyncService:
@@ -95,19 +114,32 @@ class SyncService:
         client_factory: ClientFactory = client_for,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
+        oncall: OnCallRefresher | None = None,
+        embedder: Embeds | None = None,
     ) -> None:
         self.store = store
         self.index = index
         self._client_factory = client_factory
         self._transport = transport
+        #: Refreshes who is on call at the end of each successful sync, inside its job.
+        self.oncall = oncall
+        #: Computes the meaning vectors a sync leaves missing; None: keyword search only.
+        self.embedder = embedder
         self._running: dict[str, _Running] = {}  # by connector id
-        self._claim_lock = threading.Lock()
+        self._claim_lock = threading.RLock()
 
     # --- public API ----------------------------------------------------------------------
 
-    async def start(self, connector_id: str, trigger: str = "manual") -> str:
-        """Queue a sync and run it as a background task; returns the job id at once."""
-        run = self._claim(connector_id, trigger)
+    async def start(
+        self, connector_id: str, trigger: str = "manual", mode: str | None = None
+    ) -> str:
+        """Queue a sync and run it as a background task; returns the job id at once.
+
+        ``mode`` is ``"full"`` or ``"incremental"``; None means incremental where available
+        (the audit trail was not refused), else full. An incremental sync that cannot run
+        (no cursor yet, a cursor too old, 402/403) runs as a full one and says why."""
+        await wait_for_refresh(self.store, connector_id)  # rather than refuse the sync
+        run = self._claim(connector_id, trigger, mode)
         run.task = asyncio.create_task(self._execute(run, None), name=f"sync-{run.job_id}")
         return run.job_id
 
@@ -116,9 +148,12 @@ class SyncService:
         connector_id: str,
         trigger: str = "manual",
         on_progress: ProgressCallback | None = None,
+        mode: str | None = None,
     ) -> Job:
-        """Run a sync in the foreground and return its finished job record."""
-        run = self._claim(connector_id, trigger)
+        """Run a sync in the foreground and return its finished job record (``mode`` as for
+        ``start``)."""
+        await wait_for_refresh(self.store, connector_id)  # rather than refuse the sync
+        run = self._claim(connector_id, trigger, mode)
         run.task = asyncio.create_task(self._execute(run, on_progress), name=f"sync-{run.job_id}")
         return await run.task
 
@@ -169,21 +204,36 @@ class SyncService:
 
     # --- claiming ------------------------------------------------------------------------
 
-    def _claim(self, connector_id: str, trigger: str) -> _Running:
+    def _claim(self, connector_id: str, trigger: str, mode: str | None) -> _Running:
         """Check nothing runs for the connector and create its job, with no await between."""
+        if mode not in (None, *SYNC_MODES):
+            raise ValueError(f"mode must be one of {', '.join(SYNC_MODES)}")
         with self._claim_lock:
             current = self._running.get(connector_id)
             if current is not None:
                 raise SyncAlreadyRunning(connector_id, current.job_id)
-            connector = self.store.get_connector(connector_id)  # NotFoundError when unknown
+            connector = self.store.connectors.get(connector_id)  # NotFoundError when unknown
             self._check_other_process(connector)
-            job = self.store.create_job(connector_id, trigger)
-            run = _Running(job.id, connector_id, asyncio.Event())
+            if mode is None:
+                available = self.store.sync_state.get(connector_id).incremental_available
+                mode = "full" if available is False else "incremental"
+            try:
+                job = self.store.jobs.create(connector_id, trigger, mode=mode)
+            except ConflictError:
+                # Another process or replica claimed the connector since the check above.
+                other = self.store.jobs.running(connector_id)
+                raise SyncAlreadyRunning(
+                    connector_id,
+                    other.id if other else "?",
+                    f"A sync of connector {connector.name!r} was just started by another "
+                    "pdsearch process. Wait for it to finish.",
+                ) from None
+            run = _Running(job.id, connector_id, asyncio.Event(), mode=mode)
             self._running[connector_id] = run
             return run
 
     def _check_other_process(self, connector: Connector) -> None:
-        other = self.store.running_job(connector.id)
+        other = self.store.jobs.running(connector.id)
         if other is None:
             return
         if live_job(self.store, connector.id) is not None:
@@ -194,7 +244,7 @@ class SyncService:
                 f"process (job {other.id}). Wait for it to finish.",
             )
         # Its process died without finishing it; say so rather than block forever.
-        self.store.update_job(
+        self.store.jobs.update(
             other.id,
             status=FAILED,
             error="The process running this sync stopped before it finished. Start a new sync.",
@@ -217,10 +267,13 @@ class SyncService:
 
     async def _execute(self, run: _Running, on_progress: ProgressCallback | None) -> Job:
         heartbeat: asyncio.Task[None] | None = None
+        connector: Connector | None = None
         try:
-            connector = self.store.get_connector(run.connector_id)
-            self.store.update_job(run.job_id, status=RUNNING, progress=_progress_dict(run))
-            client = self._client_factory(connector, self.store, transport=self._transport)
+            connector = self.store.connectors.get(run.connector_id)
+            self.store.jobs.update(run.job_id, status=RUNNING, progress=_progress_dict(run))
+            client = self._client_factory(
+                connector, self.store.connectors, transport=self._transport
+            )
             async with client:
                 heartbeat = asyncio.create_task(self._heartbeat(run, client))
 
@@ -230,10 +283,11 @@ class SyncService:
                     if on_progress is not None:
                         on_progress(p)
 
-                result = await full_sync(
-                    client, self.index, self.store, connector, cancel=run.cancel,
-                    on_progress=progress,
-                )
+                runner = ModeRunner(self.store, self.index, client, connector, self.embedder)
+                result = await runner.run(run.mode, run.cancel, progress,
+                                          lambda reason: self._note_fallback(run, reason))
+                if result.status == SUCCEEDED and self.oncall is not None:
+                    result = await self._refresh_oncall(run, client, connector, result, progress)
             return self._finish(run, result, connector)
         except asyncio.CancelledError:
             error = SHUTDOWN_ERROR if run.shutting_down else CANCELED_ERROR
@@ -244,11 +298,19 @@ class SyncService:
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()
-            return self.store.get_job(run.job_id)
+            return self.store.jobs.get(run.job_id)
         except (ConnectorError, PagerDutyError) as exc:
-            # Unusable settings (no credentials, a base URL that would leak the key): no request
-            # was made, and the message says what to change.
-            return self._finish_early(run, FAILED, str(exc))
+            # Unusable settings (no credentials, a stored key that cannot be sent, a base URL
+            # that would leak the key): no request was made, and the message says what to
+            # change, on the job and on the connector.
+            message = str(exc)
+            if isinstance(exc, PagerDutyError) and connector is not None:
+                message = explain(exc, connector)
+                self._set_status(connector, status_after(exc, connector), message)
+            elif isinstance(exc, MissingCredentialsError) and connector is not None:
+                oauth = connector.auth_type == "oauth2"
+                self._set_status(connector, "needs_authorization" if oauth else "error", message)
+            return self._finish_early(run, FAILED, message)
         except (OSError, sqlite3.Error, StoreError, SqliteIndexError) as exc:
             log.exception("sync job %s could not write its results", run.job_id)
             return self._finish_early(
@@ -267,17 +329,46 @@ class SyncService:
                 heartbeat.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await heartbeat
-            self._running.pop(run.connector_id, None)
+            self._release(run)
+
+    async def _refresh_oncall(
+        self, run: _Running, client: PagerDutyClient, connector: Connector, result: JobResult,
+        progress: ProgressCallback,
+    ) -> JobResult:
+        """A sync ends by refreshing who is on call, inside its own job (the connector is
+        claimed already; a refresh job could not run beside it). A failure there is logged and
+        noted in the job's progress; the sync itself succeeded."""
+        if self.oncall is None:
+            return result
+        progress(Progress(phase="oncall", counts=result.counts))
+        try:
+            await self.oncall.refresh_with(client, connector.id)
+        except (PagerDutyError, StoreError) as exc:
+            log.warning("on-call refresh after sync %s failed: %s", run.job_id, exc)
+            run.oncall_error = f"The on-call refresh after the sync failed: {exc}"
+        return dataclasses.replace(result, requests=client.requests_made)
 
     async def _heartbeat(self, run: _Running, client: PagerDutyClient) -> None:
+        """Show life every ``HEARTBEAT_SECONDS``, and stop the job when any process (another
+        replica, the CLI) asked the store to cancel it."""
+        last_beat = asyncio.get_running_loop().time()
         while True:
-            await asyncio.sleep(HEARTBEAT_SECONDS)
-            self._write_progress(run, client)
+            await asyncio.sleep(CANCEL_POLL_SECONDS)
+            try:
+                if not run.cancel.is_set() and self.store.jobs.cancel_requested(run.job_id):
+                    self._request_cancel(run)
+            except StoreError:
+                log.warning("could not read the cancel request of job %s", run.job_id,
+                            exc_info=True)
+            now = asyncio.get_running_loop().time()
+            if now - last_beat >= HEARTBEAT_SECONDS:
+                last_beat = now
+                self._write_progress(run, client)
 
     def _write_progress(self, run: _Running, client: PagerDutyClient) -> None:
         run.requests = client.requests_made
         try:
-            self.store.update_job(
+            self.store.jobs.update(
                 run.job_id,
                 progress=_progress_dict(run),
                 counts=run.progress.counts.as_dict(),
@@ -286,29 +377,53 @@ class SyncService:
         except Exception:  # a progress write must never break the sync
             log.warning("could not record progress of job %s", run.job_id, exc_info=True)
 
+    def _note_fallback(self, run: _Running, reason: str) -> None:
+        """An incremental sync runs as a full one: say so in the job at once."""
+        run.mode, run.fallback = "full", reason
+        try:
+            self.store.jobs.update(run.job_id, mode="full", progress=_progress_dict(run))
+        except StoreError:
+            log.warning("could not record the fallback of job %s", run.job_id, exc_info=True)
+
+    def _record_end(self, run: _Running, **fields: Any) -> Job:
+        """Write the job's final state and let go of the connector in one step, under the claim
+        lock: whoever sees the job finished in the store can start the next sync at once."""
+        with self._claim_lock:
+            try:
+                return self.store.jobs.update(run.job_id, **fields)
+            finally:
+                self._release(run)
+
+    def _release(self, run: _Running) -> None:
+        with self._claim_lock:
+            if self._running.get(run.connector_id) is run:  # not a newer run of it
+                del self._running[run.connector_id]
+
     def _finish(self, run: _Running, result: JobResult, connector: Connector) -> Job:
         self._reflect_on_connector(result, connector)
-        return self.store.update_job(
-            run.job_id,
+        return self._record_end(
+            run,
             status=result.status,
             counts=result.counts.as_dict(),
             failures=[f.as_dict() for f in result.failures],
             requests=result.requests,
             error=result.error,
             progress={**_progress_dict(run), "swept": result.swept,
-                      "duration_seconds": round(result.duration_seconds, 3)},
+                      "duration_seconds": round(result.duration_seconds, 3),
+                      **({"oncall_error": run.oncall_error} if run.oncall_error else {})},
         )
 
     def _reflect_on_connector(self, result: JobResult, connector: Connector) -> None:
         """A sync proves or disproves the credentials: show it on the connector."""
+        cause = result.cause
+        if isinstance(cause, AuthenticationError | ScopeError | OAuthError | ConfigurationError):
+            self._set_status(connector, status_after(cause, connector), explain(cause, connector))
+        elif result.status == SUCCEEDED and connector.status != "connected":
+            self._set_status(connector, "connected", None)
+
+    def _set_status(self, connector: Connector, status: str, error: str | None) -> None:
         try:
-            cause = result.cause
-            if isinstance(cause, AuthenticationError | ScopeError | OAuthError):
-                self.store.set_status(
-                    connector.id, status_after(cause, connector), error=explain(cause, connector)
-                )
-            elif result.status == SUCCEEDED and connector.status != "connected":
-                self.store.set_status(connector.id, "connected", error=None)
+            self.store.connectors.set_status(connector.id, status, error=error)
         except StoreError:
             log.warning("could not update the status of connector %s", connector.id)
 
@@ -321,7 +436,7 @@ class SyncService:
             "progress": {**_progress_dict(run), "swept": False},
         }
         try:
-            return self.store.update_job(run.job_id, **fields)
+            return self._record_end(run, **fields)
         except StoreError:
             # The connector (and its jobs) was removed meanwhile: report the outcome anyway.
             log.info("job %s of a removed connector ended: %s", run.job_id, status)
@@ -341,6 +456,8 @@ def _progress_dict(run: _Running) -> dict[str, Any]:
     # (SIGKILL, OOM) instead of waiting STALE_AFTER for its heartbeat to age.
     data["pid"] = os.getpid()
     data["host"] = socket.gethostname()
+    if run.fallback is not None:
+        data["fallback"] = run.fallback
     return data
 
 
@@ -350,21 +467,25 @@ def live_job(store: Store, connector_id: str) -> Job | None:
     For callers outside a ``SyncService`` (the CLI removing a connector) that must not act
     while a sync of another process writes.
     """
-    job = store.running_job(connector_id)
+    job = store.jobs.running(connector_id)
     if job is None or _heartbeat(job) <= datetime.now(UTC) - STALE_AFTER or _owner_gone(job):
         return None
     return job
 
 
 def running_elsewhere(job: Job) -> bool:
-    """True when another process on this machine is known to be running ``job`` right now (its
-    recorded process exists and its heartbeat is fresh): a service starting next to a CLI sync
-    must leave that job alone rather than mark it interrupted."""
+    """True when another process, on this machine or another, may be running ``job`` right now:
+    its heartbeat is fresh and, when it runs on this machine, its process exists. A service
+    starting next to a CLI sync, or beside other replicas on other machines, must leave such a
+    job alone rather than mark it interrupted; a job whose heartbeat has gone stale (over
+    ``STALE_AFTER``) or whose process on this machine is gone is not spared."""
     progress = job.progress if isinstance(job.progress, dict) else {}
     pid, host = progress.get("pid"), progress.get("host")
-    if not isinstance(pid, int) or pid <= 0 or pid == os.getpid():
+    if not isinstance(pid, int) or pid <= 0 or not isinstance(host, str):
         return False
-    if host != socket.gethostname() or _heartbeat(job) <= datetime.now(UTC) - STALE_AFTER:
+    if host == socket.gethostname() and pid == os.getpid():
+        return False
+    if _heartbeat(job) <= datetime.now(UTC) - STALE_AFTER:
         return False
     return not _owner_gone(job)
 

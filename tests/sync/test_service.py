@@ -9,16 +9,15 @@ from typing import Any
 import pytest
 from sync_helpers import deletable_policy
 
-from pdsearch import scheduler
-from pdsearch.store import NotFoundError
+from pdsearch.store import Job, NotFoundError
 from pdsearch.sync.progress import Progress
 from pdsearch.sync.service import SyncAlreadyRunning
 
 
-async def _wait(env: Any, job_id: str, within: float = 20.0) -> dict[str, object]:
+async def _wait(env: Any, job_id: str, within: float = 20.0) -> dict[str, Any]:
     deadline = asyncio.get_running_loop().time() + within
     while True:
-        job = env.store.get_job(job_id)
+        job: Job = env.store.jobs.get(job_id)
         if job.finished:
             return job.to_dict()
         assert asyncio.get_running_loop().time() < deadline, job.to_dict()
@@ -27,7 +26,7 @@ async def _wait(env: Any, job_id: str, within: float = 20.0) -> dict[str, object
 
 async def _running(env: Any, job_id: str) -> None:
     for _ in range(1000):
-        if env.store.get_job(job_id).status == "running":
+        if env.store.jobs.get(job_id).status == "running":
             return
         await asyncio.sleep(0.01)
     raise AssertionError("the job never started running")
@@ -36,14 +35,15 @@ async def _running(env: Any, job_id: str) -> None:
 async def test_start_runs_in_the_background_and_records_the_job(sync_env: Any) -> None:
     job_id = await sync_env.service.start(sync_env.connector_id)
 
-    job = sync_env.store.get_job(job_id)
+    job = sync_env.store.jobs.get(job_id)
     assert job.status in ("queued", "running")
     assert job.trigger == "manual"
     assert sync_env.service.is_running(sync_env.connector_id)
     done = await _wait(sync_env, job_id)
     assert done["status"] == "succeeded"
-    assert done["counts"]["added"] > 0  # type: ignore[index]
-    assert done["requests"] and done["duration_seconds"] is not None
+    assert done["counts"]["added"] > 0
+    assert done["requests"]
+    assert done["duration_seconds"] is not None
     assert not sync_env.service.is_running(sync_env.connector_id)
 
 
@@ -56,13 +56,12 @@ async def test_two_concurrent_starts_one_runs_the_other_is_refused(sync_env: Any
 
     started = [r for r in results if isinstance(r, str)]
     refused = [r for r in results if isinstance(r, SyncAlreadyRunning)]
-    assert len(started) == 1 and len(refused) == 1
+    assert len(started) == 1
+    assert len(refused) == 1
     assert refused[0].job_id == started[0]
-    # The scheduler recognises it as its own kind, so an overlapping run is recorded as skipped.
-    assert isinstance(refused[0], scheduler.SyncAlreadyRunning)
     with pytest.raises(SyncAlreadyRunning):
         await sync_env.service.run(sync_env.connector_id)
-    _jobs, total = sync_env.store.list_jobs(sync_env.connector_id)
+    _jobs, total = sync_env.store.jobs.list(sync_env.connector_id)
     assert total == 1
     await _wait(sync_env, started[0])
     # Once it finished, the next one may start.
@@ -73,17 +72,19 @@ async def test_two_concurrent_starts_one_runs_the_other_is_refused(sync_env: Any
 async def test_a_sync_running_in_another_process_blocks_until_its_heartbeat_is_stale(
     sync_env: Any,
 ) -> None:
-    other = sync_env.store.create_job(sync_env.connector_id, "manual", status="running")
+    other = sync_env.store.jobs.create(sync_env.connector_id, "manual", status="running")
     with pytest.raises(SyncAlreadyRunning, match="another pdsearch process"):
         await sync_env.service.start(sync_env.connector_id)
 
     stale = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
-    sync_env.store.update_job(other.id, progress={"phase": "schedules", "updated_at": stale})
+    sync_env.store.jobs.update(other.id, progress={"phase": "schedules", "updated_at": stale})
     job = await sync_env.service.run(sync_env.connector_id)
 
     assert job.status == "succeeded"
-    dead = sync_env.store.get_job(other.id)
-    assert dead.status == "failed" and dead.error and "stopped" in dead.error
+    dead = sync_env.store.jobs.get(other.id)
+    assert dead.status == "failed"
+    assert dead.error
+    assert "stopped" in dead.error
 
 
 async def test_unknown_connector_is_not_found(sync_env: Any) -> None:
@@ -95,8 +96,8 @@ async def test_progress_is_readable_while_running(sync_env: Any) -> None:
     sync_env.sim.config.latency_ms = 20
     seen: list[dict[str, object]] = []
     job_id = await sync_env.service.start(sync_env.connector_id)
-    while not sync_env.store.get_job(job_id).finished:
-        job = sync_env.store.get_job(job_id)
+    while not sync_env.store.jobs.get(job_id).finished:
+        job = sync_env.store.jobs.get(job_id)
         if job.status == "running" and job.progress.get("phase"):
             seen.append({"phase": job.progress["phase"], "requests": job.requests})
         await asyncio.sleep(0.05)
@@ -121,7 +122,8 @@ async def test_cancel_mid_sync_leaves_the_index_consistent(sync_env: Any) -> Non
             sync_env.service.cancel(job_ids[0])
 
     task = asyncio.create_task(
-        sync_env.service.run(sync_env.connector_id, on_progress=cancel_during_schedules)
+        sync_env.service.run(sync_env.connector_id, on_progress=cancel_during_schedules,
+                             mode="full")
     )
     while not job_ids:
         job_ids.extend(filter(None, [sync_env.service.running_job_id(sync_env.connector_id)]))
@@ -129,14 +131,17 @@ async def test_cancel_mid_sync_leaves_the_index_consistent(sync_env: Any) -> Non
     job = await task
 
     assert job.status == "canceled"
-    assert job.counts["deleted"] == 0 and job.error and "canceled" in job.error
+    assert job.counts["deleted"] == 0
+    assert job.error
+    assert "canceled" in job.error
     after = sync_env.index.hashes(sync_env.connector_id)
     assert set(after) == set(before)  # nothing swept: the deleted policy is still indexed
     for doc_id in after:
-        assert sync_env.index.get(doc_id) is not None
+        assert sync_env.index.get(sync_env.connector_id, doc_id) is not None
     assert sync_env.service.cancel(job_ids[0]) is False  # finished: nothing to cancel
     again = await sync_env.service.run(sync_env.connector_id)
-    assert again.status == "succeeded" and again.counts["deleted"] == 1
+    assert again.status == "succeeded"
+    assert again.counts["deleted"] == 1
 
 
 async def test_cancel_cuts_a_slow_request(sync_env: Any, monkeypatch: pytest.MonkeyPatch
@@ -162,30 +167,35 @@ async def test_shutdown_cancels_running_jobs_and_marks_them(sync_env: Any) -> No
 
     await asyncio.wait_for(sync_env.service.shutdown(), timeout=5)
 
-    job = sync_env.store.get_job(job_id)
+    job = sync_env.store.jobs.get(job_id)
     assert job.status == "canceled"
-    assert job.error and "service stopped" in job.error
+    assert job.error
+    assert "service stopped" in job.error
     assert not sync_env.service.is_running(sync_env.connector_id)
 
 
 async def test_an_oauth_connector_never_authorized_fails_with_a_clear_message(
     sync_env: Any,
 ) -> None:
-    connector = sync_env.store.create_connector(
+    connector = sync_env.store.connectors.create(
         "oauth-one", "oauth2", "us", {"client_id": "x", "client_secret": "very-secret"}
     )
     job = await sync_env.service.run(connector.id)
     assert job.status == "failed"
-    assert job.error and "not authorized" in job.error and "very-secret" not in job.error
+    assert job.error
+    assert "not authorized" in job.error
+    assert "very-secret" not in job.error
 
 
 async def test_a_connector_whose_settings_cannot_work_fails_with_the_reason(sync_env: Any) -> None:
-    connector = sync_env.store.create_connector(
+    connector = sync_env.store.connectors.create(
         "leaky", "api_key", "us", {"api_key": "k-secret"}, base_url="http://example.com"
     )
     job = await sync_env.service.run(connector.id)
     assert job.status == "failed"
-    assert job.error and "http://" in job.error and "internal error" not in job.error
+    assert job.error
+    assert "http://" in job.error
+    assert "internal error" not in job.error
     assert "k-secret" not in job.error
 
 
