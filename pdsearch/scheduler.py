@@ -1,8 +1,9 @@
-"""Scheduled syncs: at intervals, on a cron line, or once at a given time.
+"""Scheduled syncs: at intervals, on a cron line, or once at a given time; one leader at a time.
 
-``SyncScheduler`` keeps one APScheduler job per connector with a schedule, persisted in the
-store, and on each firing calls ``trigger(connector_id, "scheduled")`` (the sync service's
-``start``). It knows nothing of how a sync works.
+``SyncScheduler`` runs a small loop of its own on the service's event loop. Every replica of
+``pdsearch serve`` runs one, and exactly one of them, the holder of the store's lease
+``"scheduler"``, fires schedules; on each firing it calls ``trigger(connector_id, "scheduled",
+mode)`` (the connector service's ``start_sync``). It knows nothing of how a sync works.
 
 Schedule specs, exactly one key (what ``PUT /connectors/{id}/schedule`` takes)::
 
@@ -16,39 +17,62 @@ Schedule specs, exactly one key (what ``PUT /connectors/{id}/schedule`` takes)::
     {"run_at": "2030-01-01T09:00Z"}   once, at an ISO 8601 time with a time zone, in the future;
                                       the schedule is cleared once it has fired.
 
+A connector has at most one schedule per mode (``full`` or ``incremental``).
+
+Leadership. Each loop turn (``tick_seconds``, 1 s) a replica that is not the leader tries to take
+the lease, and the leader renews it, both at most every ``renew_seconds`` (5 s) with a ttl of
+``lease_seconds`` (15 s), by the database's clock. A leader whose renewal fails stops firing at
+once; one that cannot reach the database stops ``lease_seconds - renew_seconds`` after its last
+renewal, before the lease can pass to another. A leader that dies stops renewing, and another
+replica takes over once the lease expires: within ``lease_seconds + renew_seconds`` (20 s). A
+leader that stops cleanly releases the lease, and the next replica takes over within
+``renew_seconds``.
+
+Exactly once. A firing is claimed in the database before it starts
+(``store.schedules.claim``): a compare-and-set of the schedule's ``last_fired_at`` from the
+value this loop read, allowed only while this replica holds the lease. Two leaders (an old one
+that has not noticed its loss yet, and its successor) read the same row; only one claim
+succeeds, so a schedule never fires twice, across a change of leader too. A leader that dies
+between its claim and the sync's start loses that one firing (the next comes on time): at most
+once, never twice.
+
+Why a loop of our own and not APScheduler's: APScheduler keeps each schedule's next run time in
+memory and fires it from its own timer. With leadership that memory has to be built when a
+replica becomes leader, dropped when it stops being one, and kept in step with every change made
+by other replicas; and every firing still has to be claimed in the database. Reading the few
+schedule rows each second and comparing their due time with the clock is all of that at once:
+there is no state to hand over, schedules set on any replica are followed at the next turn, and a
+``Clock`` (``pdsearch.clock``) makes it testable without sleeping. APScheduler's triggers are
+still used to work out when a cron line fires next (``pdsearch.schedule_spec``).
+
 Behaviour:
 
-- ``trigger`` should return once the sync has started (as ``SyncService.start`` does), not when
-  it ends: the scheduler runs one firing per connector at a time.
+- ``trigger`` should return once the sync has started, not when it ends.
 - Overlap: when the trigger raises one of the ``already_running`` exception types (by default
   this module's ``SyncAlreadyRunning``; pass the sync service's own), or raises anything while
   the store shows a queued or running job of the connector, the run is recorded as a job with
   status ``skipped`` and an error saying why. Any other failure to start is recorded as a
   ``failed`` job, so every firing leaves a trace in the history.
-- Other processes: every ``reconcile_seconds`` (60) the scheduler rereads the stored schedules
-  and follows ones set or removed elsewhere (the CLI, a second service on the same data).
-- Restarts: ``start()`` loads the persisted schedules. Runs missed while the service was down are
-  coalesced: an interval or cron schedule that should have fired since it last fired (or was
-  set) fires once at start, then keeps its rhythm; a ``run_at`` that passed fires once and is
-  cleared. Within a running service APScheduler coalesces late runs likewise (``coalesce``,
-  ``misfire_grace_time=None``: late runs still run, once).
+- Missed runs (no leader for a while, the service down): an interval or cron schedule that
+  should have fired since it last fired (or was set) fires once, then keeps its rhythm; a
+  ``run_at`` that passed fires once and is cleared.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.triggers.interval import IntervalTrigger
-
+from pdsearch.clock import SYSTEM_CLOCK, Clock
 from pdsearch.schedule_spec import (
-    CRON_HORIZON,
     MAX_INTERVAL_MINUTES,
     ScheduleError,
-    build_trigger,
     check_cron_text,
     check_interval,
     cron_trigger,
@@ -58,6 +82,7 @@ from pdsearch.schedule_spec import (
 from pdsearch.store import NotFoundError, ScheduleRecord, Store, StoreError, iso
 
 __all__ = [
+    "LEASE_NAME",
     "MAX_INTERVAL_MINUTES",
     "SKIPPED_ERROR",
     "ScheduleError",
@@ -74,26 +99,44 @@ SKIPPED_ERROR: Final = (
     "Skipped: a sync of this connector was already running when the schedule fired, so this "
     "run did not start."
 )
-_RECONCILE_JOB: Final = "__reconcile__"
+LEASE_NAME: Final = "scheduler"
 
-SyncTrigger = Callable[[str, str], Awaitable[object]]
+#: ``trigger(connector_id, "scheduled", mode)``: start a sync, return once it has started.
+SyncTrigger = Callable[[str, str, str], Awaitable[object]]
 
 
 class SyncAlreadyRunning(Exception):
     """A trigger may raise this when the connector's sync is already running."""
 
 
-def _anchor(record: ScheduleRecord) -> datetime:
-    """Where an interval counts from: the last firing, else when it was set (whole seconds,
-    so that next run times read well)."""
-    return (record.last_fired_at or record.updated_at).replace(microsecond=0)
+def _holder_name() -> str:
+    """Who this replica is, in the lease: host, process and a random part (two schedulers of
+    one process are two candidates)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-# --- the scheduler ---------------------------------------------------------------------------
+def due_at(record: ScheduleRecord) -> datetime | None:
+    """When the schedule should fire next, counted from its last firing (else from when it was
+    set); None for a ``run_at`` that has fired. ``ScheduleError`` for a spec that cannot be
+    used."""
+    spec = record.spec
+    anchor = record.last_fired_at or record.updated_at
+    if "run_at" in spec:
+        return None if record.last_fired_at is not None else parse_run_at(spec["run_at"])
+    if "interval_minutes" in spec:
+        return anchor + timedelta(minutes=check_interval(spec["interval_minutes"]))
+    if "cron" in spec:
+        trigger = cron_trigger(check_cron_text(spec["cron"]), spec.get("timezone"))
+        # Strictly after the anchor: a firing at 03:00:00.2 is the 03:00 run, not before it.
+        nxt: datetime | None = trigger.get_next_fire_time(
+            None, anchor + timedelta(microseconds=1)
+        )
+        return nxt
+    raise ScheduleError("The stored schedule has none of interval_minutes, cron or run_at.")
 
 
 class SyncScheduler:
-    """Runs each connector's schedule on the running asyncio loop."""
+    """Fires the stored schedules while this replica leads (see the module docstring)."""
 
     def __init__(
         self,
@@ -101,208 +144,277 @@ class SyncScheduler:
         trigger: SyncTrigger,
         *,
         already_running: tuple[type[BaseException], ...] = (),
-        reconcile_seconds: float | None = 60.0,
+        clock: Clock = SYSTEM_CLOCK,
+        holder: str | None = None,
+        lease_seconds: float = 15.0,
+        renew_seconds: float = 5.0,
+        tick_seconds: float = 1.0,
+        oncall_refresh: Callable[[], Awaitable[object]] | None = None,
+        oncall_check_seconds: float = 60.0,
     ) -> None:
+        if not 0 < renew_seconds < lease_seconds:
+            raise ValueError("renew_seconds must be positive and shorter than lease_seconds")
         self._store = store
-        self._reconcile_seconds = reconcile_seconds
-        # The version (updated_at) of each connector's schedule that is loaded here.
-        self._loaded: dict[str, datetime] = {}
+        # On-call refreshes (``sync.oncall.OnCallRefresher.refresh_due``): the leader asks every
+        # ``oncall_check_seconds`` which connectors are due; it decides, the scheduler only ticks.
+        # The first ask comes one period after the start: a starting service leaves its first
+        # minute to people. A round runs in a task of its own, so the lease is renewed meanwhile.
+        self._oncall_refresh = oncall_refresh
+        self._oncall_check_seconds = oncall_check_seconds
+        self._oncall_next: datetime | None = None
+        self._oncall_task: asyncio.Task[None] | None = None
         self._trigger = trigger
         self._already_running: tuple[type[BaseException], ...] = (
             SyncAlreadyRunning,
             *already_running,
         )
+        self._clock = clock
+        self.holder = holder or _holder_name()
+        self._lease_seconds = lease_seconds
+        self._renew_seconds = renew_seconds
+        self._tick_seconds = tick_seconds
         self._stopped = False
-        self._scheduler = AsyncIOScheduler(
-            timezone=UTC,
-            job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1},
-        )
+        self._task: asyncio.Task[None] | None = None
+        self._leader = False
+        self._leader_until: datetime | None = None
+        self._next_lease_at: datetime | None = None
+        self._warned: set[tuple[str, str, datetime]] = set()
+
+    # --- running ---------------------------------------------------------------------------
 
     @property
     def running(self) -> bool:
-        return bool(self._scheduler.running)
+        return self._task is not None and not self._task.done()
+
+    @property
+    def is_leader(self) -> bool:
+        """Whether this replica fires schedules now."""
+        return self._leads(self._clock.now())
 
     def start(self) -> None:
-        """Load the persisted schedules and start; call it from the running event loop."""
+        """Start the loop; call it from the running event loop."""
         self._stopped = False
-        now = datetime.now(UTC)
-        for record in self._store.list_schedule_records():
-            try:
-                self._load(record, now)
-            except ScheduleError as exc:
-                log.warning("ignoring the stored schedule of connector %s: %s",
-                            record.connector_id, exc)
-        if self._reconcile_seconds:
-            self._scheduler.add_job(
-                self._reconcile,
-                IntervalTrigger(seconds=self._reconcile_seconds, timezone=UTC),
-                id=_RECONCILE_JOB,
-                name="pick up schedules changed by other pdsearch processes",
-                replace_existing=True,
+        if not self.running:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="pdsearch-scheduler"
             )
-        self._scheduler.start()
+
+    async def _refresh_oncall(self) -> None:
+        if self._stopped or self._oncall_refresh is None:
+            return
+        try:
+            await self._oncall_refresh()
+        except Exception:  # the next tick tries again; a refresh records its own failures
+            log.exception("on-call refresh round failed")
 
     def shutdown(self) -> None:
-        """Stop firing; persisted schedules stay for the next start."""
-        # APScheduler stops on the loop's next turn; nothing may fire in between.
+        """Stop firing and give the lease up, so another replica leads at once; schedules stay
+        in the store."""
         self._stopped = True
-        if self._scheduler.running:
-            self._scheduler.shutdown(wait=False)
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        if self._oncall_task is not None:
+            self._oncall_task.cancel()
+            self._oncall_task = None
+        if self._leader:
+            self._leader = False
+            self._leader_until = None
+            try:
+                self._store.leases.release(LEASE_NAME, self.holder)
+            except StoreError:
+                log.warning("could not release the scheduler lease; it expires by itself")
 
-    def set(self, connector_id: str, spec: Mapping[str, Any]) -> dict[str, Any]:
-        """Validate, persist and (re)schedule; returns ``describe(connector_id)``. Raises
+    async def _run(self) -> None:
+        while not self._stopped:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # one bad turn must not end the loop
+                log.exception("the scheduler's turn failed; trying again")
+            await self._clock.sleep(self._tick_seconds)
+
+    async def tick(self) -> int:
+        """One turn of the loop: take or keep the lease, then, as leader, fire what is due.
+        Returns how many schedules fired."""
+        if self._stopped:
+            return 0
+        now = self._clock.now()
+        self._keep_lease(now)
+        if not self._leads(now):
+            return 0
+        try:
+            records = self._store.schedules.list_records()
+        except StoreError:
+            log.warning("could not read the stored schedules; trying again")
+            return 0
+        fired = 0
+        for record in records:
+            if self._stopped or not self._leads(now):
+                break
+            if await self._consider(record, now):
+                fired += 1
+        self._maybe_refresh_oncall(now)
+        return fired
+
+    def _maybe_refresh_oncall(self, now: datetime) -> None:
+        if self._oncall_refresh is None or self._stopped:
+            return
+        if self._oncall_next is None:
+            self._oncall_next = now + timedelta(seconds=self._oncall_check_seconds)
+            return
+        busy = self._oncall_task is not None and not self._oncall_task.done()
+        if now < self._oncall_next or busy:
+            return
+        self._oncall_next = now + timedelta(seconds=self._oncall_check_seconds)
+        self._oncall_task = asyncio.get_running_loop().create_task(
+            self._refresh_oncall(), name="pdsearch-oncall-refresh"
+        )
+
+    # --- schedules ---------------------------------------------------------------------------
+
+    def set(
+        self, connector_id: str, spec: Mapping[str, Any], mode: str = "full"
+    ) -> dict[str, Any]:
+        """Validate and persist; returns ``describe(connector_id, mode)``. Raises
         ``ScheduleError`` for a bad spec and the store's ``NotFoundError`` for an unknown
-        connector."""
-        normalized = validate_spec(spec)
-        self._store.get_connector(connector_id)
-        self._store.set_schedule(connector_id, normalized)
-        record = self._store.get_schedule_record(connector_id)
-        assert record is not None
-        self._add_job(connector_id, normalized, _anchor(record), fire_now=False)
-        self._loaded[connector_id] = record.updated_at
-        described = self.describe(connector_id)
-        assert described is not None
+        connector. The leader (whichever replica) follows it at its next turn."""
+        now = self._clock.now()
+        normalized = validate_spec(spec, now=now)
+        self._store.connectors.get(connector_id)
+        self._store.schedules.set(connector_id, normalized, mode=mode, at=now)
+        described = self.describe(connector_id, mode)
+        if described is None:  # removed by another replica in between
+            raise NotFoundError(f"The schedule of connector {connector_id} was removed.")
         return described
 
-    def remove(self, connector_id: str) -> bool:
-        """Remove the connector's schedule; True if it had one."""
-        self._remove_job(connector_id)
-        return self._store.delete_schedule(connector_id)
+    def remove(self, connector_id: str, mode: str = "full") -> bool:
+        """Remove the connector's schedule of that mode; True if it had one."""
+        return self._store.schedules.delete(connector_id, mode)
 
-    def describe(self, connector_id: str) -> dict[str, Any] | None:
-        """The spec with ``next_run_at`` and ``last_run_at`` (ISO 8601 UTC, or None), or None
-        without a schedule."""
-        record = self._store.get_schedule_record(connector_id)
-        if record is None:
-            return None
-        spec = record.spec
+    def remove_all(self, connector_id: str) -> int:
+        """Remove every schedule of the connector; how many there were."""
+        return self._store.schedules.delete_all(connector_id)
+
+    def describe(self, connector_id: str, mode: str = "full") -> dict[str, Any] | None:
+        """The spec with ``mode``, ``next_run_at`` and ``last_run_at`` (ISO 8601 UTC, or None),
+        or None without a schedule of that mode."""
+        record = self._store.schedules.get_record(connector_id, mode)
+        return None if record is None else self._described(record)
+
+    def describe_all(self, connector_id: str) -> list[dict[str, Any]]:
+        """Every schedule of the connector (full first), described."""
+        return [self._described(r) for r in self._store.schedules.list_records(connector_id)]
+
+    def _described(self, record: ScheduleRecord) -> dict[str, Any]:
+        try:
+            due = due_at(record)
+        except ScheduleError:
+            due = None
+        if due is not None:
+            due = max(due, self._clock.now().replace(microsecond=0))
         return {
-            **spec,
-            "next_run_at": iso(self._next_run(record)),
+            **record.spec,
+            "mode": record.mode,
+            "next_run_at": iso(due),
             "last_run_at": iso(record.last_fired_at),
         }
 
     # --- internals ---------------------------------------------------------------------
 
-    async def _reconcile(self) -> None:
-        """Follow schedules set or removed in the store by another process (the CLI, a second
-        service on the same data directory)."""
-        if self._stopped:
+    def _leads(self, now: datetime) -> bool:
+        return self._leader and self._leader_until is not None and now < self._leader_until
+
+    def _keep_lease(self, now: datetime) -> None:
+        """Take the lease, or renew it, at most every ``renew_seconds``."""
+        if self._next_lease_at is not None and now < self._next_lease_at:
             return
+        self._next_lease_at = now + timedelta(seconds=self._renew_seconds)
+        leases = self._store.leases
         try:
-            records = {r.connector_id: r for r in self._store.list_schedule_records()}
+            if self._leader:
+                held = leases.renew(LEASE_NAME, self.holder, self._lease_seconds)
+            else:
+                held = leases.acquire(LEASE_NAME, self.holder, self._lease_seconds)
         except StoreError:
-            log.exception("could not read the stored schedules")
+            # Unknown: keep acting until our own margin runs out, and no longer.
+            log.warning("could not reach the store to keep the scheduler lease")
             return
-        now = datetime.now(UTC)
-        for connector_id in set(self._loaded) - set(records):
-            self._remove_job(connector_id)
-        for connector_id, record in records.items():
-            if self._loaded.get(connector_id) == record.updated_at:
-                continue
-            try:
-                self._load(record, now)
-            except ScheduleError as exc:
-                log.warning("ignoring the stored schedule of connector %s: %s", connector_id, exc)
-                self._loaded[connector_id] = record.updated_at
+        if held:
+            if not self._leader:
+                log.info("this replica (%s) now fires the schedules", self.holder)
+            self._leader = True
+            # Stop acting one renewal before the lease could pass to another replica.
+            margin = self._lease_seconds - self._renew_seconds
+            self._leader_until = now + timedelta(seconds=margin)
+        elif self._leader:
+            log.warning("this replica (%s) lost the scheduler lease; it stops firing",
+                        self.holder)
+            self._leader = False
+            self._leader_until = None
 
-    def _load(self, record: ScheduleRecord, now: datetime) -> None:
-        self._loaded[record.connector_id] = record.updated_at
-        spec = record.spec
-        anchor = _anchor(record)
-        if "run_at" in spec:
-            parse_run_at(spec["run_at"])
-            self._add_job(record.connector_id, spec, anchor, fire_now=False)
-            return
-        if "interval_minutes" in spec:
-            check_interval(spec["interval_minutes"])
-            due = anchor + timedelta(minutes=int(spec["interval_minutes"]))
-        else:
-            nxt = cron_trigger(
-                check_cron_text(spec.get("cron")), spec.get("timezone")
-            ).get_next_fire_time(None, anchor + timedelta(seconds=1))
-            due = nxt if nxt is not None else now + CRON_HORIZON * 2
-        # One catch-up run for however many were missed while the service was down.
-        self._add_job(record.connector_id, spec, anchor, fire_now=due <= now)
-
-    def _add_job(
-        self, connector_id: str, spec: Mapping[str, Any], anchor: datetime, *, fire_now: bool
-    ) -> None:
-        extra: dict[str, Any] = {}
-        if fire_now:
-            extra["next_run_time"] = datetime.now(UTC)
-        self._scheduler.add_job(
-            self._fire,
-            build_trigger(spec, anchor),
-            args=[connector_id],
-            id=connector_id,
-            name=f"scheduled sync of {connector_id}",
-            replace_existing=True,
-            **extra,
-        )
-
-    def _remove_job(self, connector_id: str) -> None:
-        self._loaded.pop(connector_id, None)
-        if self._scheduler.get_job(connector_id) is not None:
-            self._scheduler.remove_job(connector_id)
-
-    def _next_run(self, record: ScheduleRecord) -> datetime | None:
-        job = self._scheduler.get_job(record.connector_id)
-        next_time: datetime | None = getattr(job, "next_run_time", None) if job else None
-        if next_time is not None or (job is not None and self._scheduler.running):
-            return next_time
-        # Not started yet (a pending job has no next run time): work it out from the trigger.
-        now = datetime.now(UTC)
+    async def _consider(self, record: ScheduleRecord, now: datetime) -> bool:
+        """Fire the schedule if it is due and this replica wins the claim."""
         try:
-            trig = build_trigger(record.spec, _anchor(record))
-        except ScheduleError:
-            return None
-        result: datetime | None = trig.get_next_fire_time(None, now)
-        return result
-
-    async def _fire(self, connector_id: str) -> None:
-        if self._stopped:
-            return
+            due = due_at(record)
+        except ScheduleError as exc:
+            key = (record.connector_id, record.mode, record.updated_at)
+            if key not in self._warned:
+                self._warned.add(key)
+                log.warning("ignoring the stored %s schedule of connector %s: %s",
+                            record.mode, record.connector_id, exc)
+            return False
+        if due is None:  # a run_at that fired, left by a leader that died before clearing it
+            self._clear_run_at(record)
+            return False
+        if due > now:
+            return False
+        if not self._store.schedules.claim(record, now, lease=(LEASE_NAME, self.holder)):
+            return False
+        if "run_at" in record.spec:
+            self._clear_run_at(record)
         try:
-            await self._fire_unguarded(connector_id)
+            await self._start(record)
         except StoreError:
             # The store closed under us (shutdown) or the disk failed; nothing to record into.
-            log.exception("scheduled sync of connector %s could not be handled", connector_id)
+            log.exception("scheduled sync of connector %s could not be handled",
+                          record.connector_id)
+        return True
 
-    async def _fire_unguarded(self, connector_id: str) -> None:
-        spec = self._store.get_schedule(connector_id)
-        if spec is None:  # removed by another process or a race with remove()
-            self._remove_job(connector_id)
-            return
-        self._store.record_schedule_fired(connector_id)
-        if "run_at" in spec:
-            self._store.delete_schedule(connector_id)
+    def _clear_run_at(self, record: ScheduleRecord) -> None:
+        current = self._store.schedules.get_record(record.connector_id, record.mode)
+        if current is not None and current.updated_at == record.updated_at:
+            self._store.schedules.delete(record.connector_id, record.mode)
+
+    async def _start(self, record: ScheduleRecord) -> None:
+        connector_id = record.connector_id
         try:
-            await self._trigger(connector_id, "scheduled")
+            await self._trigger(connector_id, "scheduled", record.mode)
         except NotFoundError:
-            log.info("connector %s is gone; dropping its schedule", connector_id)
-            self._remove_job(connector_id)
-            self._store.delete_schedule(connector_id)
+            log.info("connector %s is gone; dropping its schedules", connector_id)
+            self._store.schedules.delete_all(connector_id)
         except Exception as exc:
-            self._record_not_started(connector_id, exc)
+            self._record_not_started(record, exc)
 
-    def _record_not_started(self, connector_id: str, exc: Exception) -> None:
+    def _record_not_started(self, record: ScheduleRecord, exc: Exception) -> None:
+        connector_id, mode = record.connector_id, record.mode
         try:
             if isinstance(exc, self._already_running) or (
-                self._store.running_job(connector_id) is not None
+                self._store.jobs.running(connector_id) is not None
             ):
-                log.info("scheduled sync of connector %s skipped: one is already running",
-                         connector_id)
-                self._store.create_job(
-                    connector_id, "scheduled", status="skipped", error=SKIPPED_ERROR
+                log.info("scheduled %s sync of connector %s skipped: one is already running",
+                         mode, connector_id)
+                self._store.jobs.create(
+                    connector_id, "scheduled", status="skipped", error=SKIPPED_ERROR, mode=mode
                 )
                 return
-            log.warning("scheduled sync of connector %s could not start: %s",
-                        connector_id, exc)
-            job = self._store.create_job(
-                connector_id, "scheduled", status="failed",
+            log.warning("scheduled %s sync of connector %s could not start: %s",
+                        mode, connector_id, exc)
+            self._store.jobs.create(
+                connector_id, "scheduled", status="failed", mode=mode,
                 error=f"The scheduled sync could not start: {exc}",
             )
-            log.debug("recorded failed job %s", job.id)
         except StoreError:
             log.exception("could not record the scheduled run of connector %s", connector_id)
+

@@ -65,7 +65,7 @@ def test_invalid_specs_are_rejected_clearly(spec: dict[str, object], message: st
 
 
 def test_schedule_error_is_a_value_error() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="interval_minutes must be between"):
         validate_spec({"interval_minutes": -1}, now=NOW)
 
 
@@ -101,11 +101,13 @@ def test_cron_in_a_time_zone() -> None:
     spec = validate_spec({"cron": "0 3 * * *", "timezone": "Europe/Berlin"}, now=NOW)
     assert spec == {"cron": "0 3 * * *", "timezone": "Europe/Berlin"}
     first = cron_trigger("0 3 * * *", "Europe/Berlin").get_next_fire_time(None, NOW)
-    assert first is not None and first.astimezone(UTC) == datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
+    assert first is not None
+    assert first.astimezone(UTC) == datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
     # Summer time moves the UTC hour, not the local one.
     july = datetime(2027, 7, 1, tzinfo=UTC)
     summer = cron_trigger("0 3 * * *", "Europe/Berlin").get_next_fire_time(None, july)
-    assert summer is not None and summer.astimezone(UTC).hour == 1
+    assert summer is not None
+    assert summer.astimezone(UTC).hour == 1
 
 
 @pytest.mark.parametrize(
