@@ -1,9 +1,10 @@
 """One error shape for the whole service: ``{"error": {"code": "...", "message": "..."}}``.
 
-Every failure a client can meet goes through here: our own ``ApiError``, the store's errors,
-FastAPI's validation errors (422), Starlette's 404/405, and anything unexpected (500, logged
-with its traceback, answered without one). Messages never carry request input, so a secret sent
-in a body can never come back in an error.
+Every failure a client can meet goes through here: our own ``ApiError``, the store's errors, a
+use-case's refusal (``pdsearch.connectors.UseCaseError``, a sync already running, a bad
+schedule), FastAPI's validation errors (422), Starlette's 404/405, and anything unexpected (500,
+logged with its traceback, answered without one). Messages never carry request input, so a
+secret sent in a body can never come back in an error.
 """
 
 from __future__ import annotations
@@ -18,24 +19,19 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from pdsearch.connectors import UseCaseError
+from pdsearch.schedule_spec import ScheduleError
 from pdsearch.store.errors import ConflictError, InvalidValueError, NotFoundError, StoreError
+from pdsearch.sync.service import SyncAlreadyRunning
 
 log = logging.getLogger(__name__)
 
+#: Codes of the HTTP errors Starlette and FastAPI raise themselves (ours are ``ApiError``s).
 _STATUS_CODES: dict[int, str] = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
+    400: "bad_request",  # a page's form that cannot be parsed (never under /api/v1)
     404: "not_found",
     405: "method_not_allowed",
-    409: "conflict",
     413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "validation_error",
-    429: "rate_limited",
-    500: "internal_error",
-    502: "bad_gateway",
-    503: "unavailable",
 }
 
 
@@ -97,6 +93,11 @@ def describe_validation_errors(errors: Sequence[Any]) -> str:
         parts_ = _drop_union_tags(loc[1:] if where else loc)
         field = ".".join(p for p in parts_ if p)
         msg = str(err.get("msg", "is invalid"))
+        if err.get("type") == "json_invalid":
+            ctx = err.get("ctx")
+            why = ctx.get("error") if isinstance(ctx, Mapping) else None
+            parts.append("request body: is not valid JSON" + (f" ({why})" if why else ""))
+            continue
         if err.get("type") == "missing":
             msg = "is required"
         elif err.get("type") == "extra_forbidden":
@@ -117,13 +118,20 @@ def describe_validation_errors(errors: Sequence[Any]) -> str:
     return "Invalid request: " + "; ".join(parts) + "."
 
 
+def _miswired(exc: Exception, kind: type[Exception]) -> TypeError:
+    """A handler was registered for ``kind`` but given ``exc``: a wiring mistake."""
+    return TypeError(f"the {kind.__name__} handler was given a {type(exc).__name__}")
+
+
 async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, ApiError)
+    if not isinstance(exc, ApiError):
+        raise _miswired(exc, ApiError)
     return error_response(exc.status, exc.code, exc.message, exc.headers)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
+    if not isinstance(exc, RequestValidationError):
+        raise _miswired(exc, RequestValidationError)
     return error_response(422, "validation_error", describe_validation_errors(exc.errors()))
 
 
@@ -139,8 +147,30 @@ def _allowed_methods(request: Request) -> list[str]:
     return [m for m in ("GET", "POST", "PUT", "PATCH", "DELETE") if route_exists(request, m, path)]
 
 
+def _unreadable_body(exc: StarletteHTTPException) -> str | None:
+    """What is wrong with a JSON body FastAPI could not decode, or None for another 400.
+
+    FastAPI answers malformed JSON with 422 but a body that is not UTF-8, or nested past
+    Python's recursion limit, with a bare 400 (raised from the decoding error). Both are
+    malformed JSON all the same (RFC 8259: JSON is UTF-8), so they get the same 422."""
+    cause = exc.__cause__
+    if exc.status_code != 400 or cause is None:
+        return None
+    if isinstance(cause, UnicodeDecodeError):
+        return "is not UTF-8; send JSON encoded in UTF-8"
+    if isinstance(cause, RecursionError):
+        return "is nested too deeply to read"
+    return "could not be read as JSON"
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
+    if not isinstance(exc, StarletteHTTPException):
+        raise _miswired(exc, StarletteHTTPException)
+    unreadable = _unreadable_body(exc)
+    if unreadable is not None:
+        return error_response(
+            422, "validation_error", f"Invalid request: request body: {unreadable}."
+        )
     code = _STATUS_CODES.get(exc.status_code, "error")
     if exc.status_code == 404:
         message = f"Nothing at {request.url.path}. The API lives under /api/v1; see /docs."
@@ -156,7 +186,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _store_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StoreError)
+    if not isinstance(exc, StoreError):
+        raise _miswired(exc, StoreError)
     if isinstance(exc, NotFoundError):
         return error_response(404, "not_found", str(exc))
     if isinstance(exc, ConflictError):
@@ -167,6 +198,23 @@ async def _store_error(request: Request, exc: Exception) -> Response:
     # secret key cannot open): not the client's fault, but the message says what to do.
     log.error("store error answering %s %s: %s", request.method, request.url.path, exc)
     return error_response(500, "store_error", str(exc))
+
+
+async def _use_case_error(request: Request, exc: Exception) -> Response:
+    """A use-case that refused (``pdsearch.connectors``): its stable code, 400 for settings
+    PagerDuty cannot be reached with, else 409 (the connector's state does not allow it)."""
+    if not isinstance(exc, UseCaseError):
+        raise _miswired(exc, UseCaseError)
+    status = 400 if exc.code == "invalid_configuration" else 409
+    return error_response(status, exc.code, str(exc))
+
+
+async def _sync_running(request: Request, exc: Exception) -> Response:
+    return error_response(409, "sync_running", str(exc))
+
+
+async def _bad_schedule(request: Request, exc: Exception) -> Response:
+    return error_response(422, "validation_error", str(exc))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -184,4 +232,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(StoreError, _store_error)
+    app.add_exception_handler(UseCaseError, _use_case_error)
+    app.add_exception_handler(SyncAlreadyRunning, _sync_running)
+    app.add_exception_handler(ScheduleError, _bad_schedule)
     app.add_exception_handler(Exception, _unexpected)

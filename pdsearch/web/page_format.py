@@ -18,6 +18,7 @@ STATUS_LABELS = {
     "connected": "Connected",
     "error": "Error",
     "needs_authorization": "Needs sign-in",
+    "removing": "Being removed",
     "queued": "Queued",
     "running": "Running",
     "succeeded": "Succeeded",
@@ -127,21 +128,45 @@ def phase_label(value: str | None) -> str:
     return label(value, PHASE_LABELS)
 
 
-def describe_schedule(spec: dict[str, Any] | None) -> str:
+def plural(count: int | None, one: str, many: str | None = None) -> str:
+    """ "1 document", "70 documents" ("1 entity", "2 entities" with ``many``)."""
+    n = int(count or 0)
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def region_label(connector: Any) -> str:
+    """The region a connector reads, or "Custom (host)" when its base URL replaces the
+    region's (the simulator, a proxy): saying "US" there would be wrong."""
+    base_url = getattr(connector, "base_url", None)
+    if base_url:
+        try:
+            host = urlsplit(base_url).netloc
+        except ValueError:
+            host = ""
+        return f"Custom ({host or base_url})"
+    return str(getattr(connector, "region", "") or "").upper()
+
+
+def describe_schedule(spec: dict[str, Any] | None) -> Markup:
+    """The schedule in words; a one-time run's moment as a ``<time>`` the pages' script shows
+    in the reader's time zone, labelled, like "Next run"."""
     if not spec:
-        return "No schedule: syncs run only when started by hand."
+        return Markup("No schedule: syncs run only when started by hand.")
     if spec.get("interval_minutes"):
         n = int(spec["interval_minutes"])
         if n % 1440 == 0:
-            return f"Every {n // 1440} day(s)" if n != 1440 else "Every day"
-        if n % 60 == 0:
-            return "Every hour" if n == 60 else f"Every {n // 60} hours"
-        return "Every minute" if n == 1 else f"Every {n} minutes"
+            text = "Every day" if n == 1440 else f"Every {n // 1440} days"
+        elif n % 60 == 0:
+            text = "Every hour" if n == 60 else f"Every {n // 60} hours"
+        else:
+            text = "Every minute" if n == 1 else f"Every {n} minutes"
+        return Markup(text)  # noqa: S704 - made of numbers and fixed words
     if spec.get("cron"):
-        return f"By cron '{spec['cron']}' (UTC)"
+        return Markup("By cron '{}' ({})").format(spec["cron"], spec.get("timezone") or "UTC")
     if spec.get("run_at"):
-        return f"Once, at {iso_z(spec['run_at']) or spec['run_at']}"
-    return "Custom schedule"
+        run_at = spec["run_at"]
+        return Markup("Once, at {}").format(when(run_at) if parse_time(run_at) else run_at)
+    return Markup("Custom schedule")
 
 
 def filters() -> dict[str, Any]:
@@ -154,4 +179,6 @@ def filters() -> dict[str, Any]:
         "snippet_html": snippet_html,
         "safe_url": safe_url,
         "iso_z": iso_z,
+        "plural": plural,
+        "region_label": region_label,
     }

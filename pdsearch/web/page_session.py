@@ -1,4 +1,4 @@
-"""How the admin pages authenticate: a signed session cookie, a CSRF token, and a bridge to the API.
+"""How the admin pages authenticate: a signed session cookie and a CSRF token.
 
 The REST API takes ``Authorization: Bearer <token>``. Holding that token in the browser
 (``sessionStorage``) would let any script that ever ran on the page read it, so the pages never
@@ -13,9 +13,9 @@ see it after sign-in:
 - Every page carries a CSRF token (an HMAC of the session's nonce) in a ``<meta>`` tag; the
   pages' JavaScript sends it as ``X-CSRF-Token`` and forms as a hidden field. A request without
   it is refused, so another site cannot make a signed-in browser change anything.
-- The JavaScript calls ``/ui/api/v1/...``: the bridge checks cookie and CSRF token, then hands
-  the request, with the bearer header added server-side, to the same app's ``/api/v1/...``
-  route in-process. The API's answers and error messages reach the page unchanged.
+- The JavaScript calls ``/api/v1/...`` itself: ``api_auth.ApiTokenMiddleware`` admits a
+  request without a bearer header when its session cookie is valid and it carries the CSRF
+  token. The API's answers and error messages reach the page unchanged.
 """
 
 from __future__ import annotations
@@ -27,17 +27,14 @@ import threading
 import time
 from dataclasses import dataclass
 
-import httpx
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from pdsearch.config import Settings
 
 COOKIE_NAME = "pdsearch_session"
 CSRF_HEADER = "X-CSRF-Token"
 SESSION_SECONDS = 12 * 3600
-#: Headers of the API's answer that the bridge passes on.
-_PASSED_HEADERS = ("content-type", "location", "retry-after")
 
 
 @dataclass(frozen=True)
@@ -126,45 +123,3 @@ def set_session_cookie(response: Response, value: str, secure: bool) -> None:
 
 def clear_session_cookie(response: Response, secure: bool) -> None:
     response.delete_cookie(COOKIE_NAME, path="/", httponly=True, samesite="lax", secure=secure)
-
-
-def _error(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
-
-
-async def bridge(request: Request, path: str, api_token: str | None) -> Response:
-    """Forward a page's call to ``/api/<path>`` of this app with the bearer header added."""
-    session = current_session(request)
-    if session is None:
-        return _error(401, "signed_out", "Your session has ended. Sign in again to continue.")
-    if not PageSessions.csrf_ok(session, request.headers.get(CSRF_HEADER)):
-        return _error(
-            403, "csrf_failed", "This request did not come from a pdsearch page. Reload the page."
-        )
-    if not path.startswith("v1/") or ".." in path:
-        return _error(404, "not_found", "The pages reach only the API under /api/v1.")
-    if not api_token:
-        return _error(503, "unavailable", "The service has no API token configured.")
-    headers = {"authorization": f"Bearer {api_token}", "accept": "application/json"}
-    if "content-type" in request.headers:
-        headers["content-type"] = request.headers["content-type"]
-    body = await request.body()
-    client_host = request.client.host if request.client else "127.0.0.1"
-    transport = httpx.ASGITransport(
-        app=request.app, raise_app_exceptions=False, client=(client_host, 0)
-    )
-    async with httpx.AsyncClient(
-        transport=transport, base_url=str(request.base_url).rstrip("/")
-    ) as client:
-        answer = await client.request(
-            request.method,
-            "/api/" + path,
-            params=list(request.query_params.multi_items()),
-            content=body,
-            headers=headers,
-        )
-    passed = {k: v for k, v in answer.headers.items() if k.lower() in _PASSED_HEADERS}
-    location = passed.get("location")
-    if location and location.startswith("/api/"):
-        passed["location"] = "/ui" + location
-    return Response(answer.content, status_code=answer.status_code, headers=passed)

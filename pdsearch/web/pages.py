@@ -2,15 +2,15 @@
 tabs) for administrators, and the search page for everyone.
 
 Server-rendered with Jinja2 (autoescaping on), with small scripts in ``static/`` that call the
-REST API through the cookie bridge of ``page_session`` for every action (save, connect, sync,
+REST API (``/api/v1``, authenticated by the page's session cookie and CSRF token, see
+``api_auth``) for every action (save, connect, sync,
 schedule, entity members) and poll a running job.
 
 Who is who:
 - administrators sign in with the service's API token (``/signin``); see ``page_session``;
-- the search page's user is named by a trusted header (``settings.user_header``, e.g.
-  ``X-Forwarded-Email``) that an SSO proxy in front of the service sets (the proxy must drop
-  that header when a client sends it). ``pdsearch demo`` offers a picker of sample users
-  instead; a signed-in administrator may search as anyone, to check what they see.
+- the search page's user: see ``page_identity`` (a user header believed only from the SSO
+  proxies named in ``settings.trusted_proxies``; else a signed-in session; ``pdsearch demo``
+  offers a picker of sample users; a signed-in administrator may search as anyone).
 """
 
 from __future__ import annotations
@@ -26,16 +26,18 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
-from pdsearch.config import Settings
 from pdsearch.search import search as run_search
 from pdsearch.store import Connector, NotFoundError
+from pdsearch.sync.connection import same_account_warnings
 from pdsearch.web.api.common import redirect_uri
+from pdsearch.web.api_docs import install_api_docs
 from pdsearch.web.deps import Services, get_services, token_matches
 from pdsearch.web.page_format import describe_schedule, filters
+from pdsearch.web.page_identity import search_identity
+from pdsearch.web.page_oncall import oncall_view
 from pdsearch.web.page_session import (
     PageSession,
     PageSessions,
-    bridge,
     clear_session_cookie,
     current_session,
     is_secure,
@@ -68,10 +70,11 @@ router = APIRouter(include_in_schema=False)
 
 
 def install_pages(app: FastAPI) -> None:
-    """Add the pages, their static files and the API bridge to the service's app."""
+    """Add the pages, their static files, the API reference and the API bridge to the app."""
     services: Services = app.state.services
     app.state.page_sessions = PageSessions(services.settings)
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
+    install_api_docs(app)
     app.include_router(router)
 
 
@@ -119,7 +122,7 @@ def _not_found(request: Request, session: PageSession | None, message: str) -> H
 
 def _connector(services: Services, connector_id: str) -> Connector | None:
     try:
-        return services.store.get_connector(connector_id)
+        return services.store.connectors.get(connector_id)
     except NotFoundError:
         return None
 
@@ -161,8 +164,8 @@ async def signin(request: Request, token: str = Form(""), next: str = Form("/"))
             "The service has no API token configured, so no one can sign in. Set "
             "PDSEARCH_API_TOKEN and restart it."
             if not services.settings.api_token
-            else "That is not the service's API token. Use the token it was started with "
-            "(PDSEARCH_API_TOKEN, or the one `pdsearch demo` printed)."
+            else "That is not the service's API token. Use the token it was started with: "
+            "PDSEARCH_API_TOKEN, or the API token that pdsearch demo printed."
         )
         return _render(
             request,
@@ -193,16 +196,6 @@ def signout(request: Request, csrf: str = Form("")) -> Response:
     return response
 
 
-# --- the API bridge ---------------------------------------------------------------------------
-
-
-@router.api_route("/ui/api/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
-async def api_bridge(request: Request, path: str) -> Response:
-    settings: Settings = get_services(request).settings
-    token = settings.api_token.get_secret_value() if settings.api_token else None
-    return await bridge(request, path, token)
-
-
 # --- connectors -----------------------------------------------------------------------------
 
 
@@ -213,10 +206,10 @@ def connector_list(request: Request) -> Response:
         return _signin_redirect(request)
     services = get_services(request)
     store = services.store
-    connectors, total = store.list_connectors(limit=500)
+    connectors, total = store.connectors.list(limit=500)
     rows = []
     for c in connectors:
-        jobs, _ = store.list_jobs(c.id, limit=1)
+        jobs, _ = store.jobs.list(c.id, limit=1)
         rows.append(
             {
                 "c": c,
@@ -250,7 +243,10 @@ def _connector_context(
     if connector is None:
         message = f"There is no connector with id {connector_id!r}. It may have been removed."
         return session, None, {}, _not_found(request, session, message)
-    return session, connector, {"c": connector, "tab": tab, "nav": "connectors"}, None
+    others, _ = services.store.connectors.list(limit=1000)
+    warnings = same_account_warnings(connector, others)
+    ctx = {"c": connector, "tab": tab, "nav": "connectors", "account_warnings": warnings}
+    return session, connector, ctx, None
 
 
 @router.get("/connectors/{connector_id}", response_class=HTMLResponse)
@@ -259,7 +255,7 @@ def connector_authorization(request: Request, connector_id: str, oauth: str = ""
     if early is not None or connector is None:
         return early or Response(status_code=500)
     services = get_services(request)
-    creds = services.store.get_credentials(connector_id)
+    creds = services.store.connectors.get_credentials(connector_id)
     ctx.update(
         {
             # Which secrets are stored, never their values; the client id is not a secret.
@@ -275,9 +271,9 @@ def connector_authorization(request: Request, connector_id: str, oauth: str = ""
 
 
 def _history(services: Services, connector_id: str, page: int) -> dict[str, Any]:
-    _, total = services.store.list_jobs(connector_id, limit=1)
+    _, total = services.store.jobs.list(connector_id, limit=1)
     pages = _pages(total, HISTORY_SIZE, page)
-    jobs, total = services.store.list_jobs(connector_id, skip=pages["skip"], limit=HISTORY_SIZE)
+    jobs, total = services.store.jobs.list(connector_id, skip=pages["skip"], limit=HISTORY_SIZE)
     return {"jobs": [j.to_dict() for j in jobs], "jobs_total": total, "history": pages}
 
 
@@ -287,20 +283,23 @@ def connector_configuration(request: Request, connector_id: str, page: int = 1) 
     if early is not None or connector is None:
         return early or Response(status_code=500)
     services = get_services(request)
-    schedule = services.scheduler.describe(connector_id) if services.scheduler else None
-    if schedule is None and services.scheduler is None:
-        spec = services.store.get_schedule(connector_id)
-        schedule = dict(spec) if spec else None
-    running = services.store.running_job(connector_id)
-    last, _ = services.store.list_jobs(connector_id, limit=1)
+    # The form edits the full-sync schedule; the incremental one is shown beside it.
+    schedules = {s["mode"]: s for s in services.connectors.describe_schedules(connector_id)}
+    schedule = schedules.get("full")
+    incremental = schedules.get("incremental")
+    running = services.store.jobs.running(connector_id)
+    last, _ = services.store.jobs.list(connector_id, limit=1)
     ctx.update(_history(services, connector_id, page))
     ctx.update(
         {
             "schedule": schedule,
             "schedule_text": describe_schedule(schedule),
+            "incremental": incremental,
+            "incremental_text": describe_schedule(incremental),
             "running": running.to_dict() if running else None,
             "last_job": last[0].to_dict() if last else None,
             "documents": services.index.count(connector_id),
+            "incremental_state": services.store.sync_state.get(connector_id).to_dict(),
         }
     )
     return _render(request, "connector_config.html", ctx, session=session)
@@ -322,9 +321,9 @@ def connector_entities(request: Request, connector_id: str, page: int = 1) -> Re
     if early is not None or connector is None:
         return early or Response(status_code=500)
     store = get_services(request).store
-    _, total = store.list_entities(connector_id, limit=1)
+    _, total = store.entities.list(connector_id, limit=1)
     pages = _pages(total, LIST_PAGE_SIZE, page)
-    entities, total = store.list_entities(connector_id, skip=pages["skip"], limit=pages["size"])
+    entities, total = store.entities.list(connector_id, skip=pages["skip"], limit=pages["size"])
     ctx.update({"entities": entities, "total": total, "pages": pages})
     return _render(request, "entities.html", ctx, session=session)
 
@@ -334,7 +333,7 @@ def connector_entity(request: Request, connector_id: str, entity_id: str) -> Res
     session, connector, ctx, early = _connector_context(request, "entities")
     if early is not None or connector is None:
         return early or Response(status_code=500)
-    record = get_services(request).store.get_entity(connector_id, entity_id)
+    record = get_services(request).store.entities.get(connector_id, entity_id)
     if record is None:
         return _not_found(
             request,
@@ -355,7 +354,7 @@ def connector_documents(request: Request, connector_id: str, page: int = 1) -> R
     total = services.index.count(connector_id)
     pages = _pages(total, LIST_PAGE_SIZE // 2, page)
     docs, total = services.index.list(connector_id, pages["skip"], pages["size"])
-    entities, _ = services.store.list_entities(connector_id, limit=1000)
+    entities, _ = services.store.entities.list(connector_id, limit=1000)
     names = {e.entity_id: e.name for e in entities}
     ctx.update({"docs": docs, "total": total, "pages": pages, "entity_names": names})
     return _render(request, "documents.html", ctx, session=session)
@@ -371,9 +370,9 @@ def _demo_labels(services: Services) -> list[dict[str, str]]:
     for email in services.demo_users:
         names: list[str] = []
         admin = False
-        for connector in store.list_connectors(limit=100)[0]:
-            for entity_id in sorted(store.entities_for_user(email, connector.id)):
-                record = store.get_entity(connector.id, entity_id)
+        for connector in store.connectors.list(limit=100)[0]:
+            for entity_id in sorted(store.entities.for_user(email, connector.id)):
+                record = store.entities.get(connector.id, entity_id)
                 if record is None:
                     continue
                 if record.type == "account":
@@ -390,35 +389,37 @@ def search_page(
     request: Request, q: str = "", page: int = 1, user: str = ""
 ) -> Response:
     services = get_services(request)
+    settings = services.settings
     session = current_session(request)
-    header_user = (request.headers.get(services.settings.user_header) or "").strip()
     demo_users = _demo_labels(services) if services.demo_users else []
-    chosen = user.strip()
-    known = {d["email"].lower(): d["email"] for d in demo_users}
-    if demo_users and (session is None or not chosen or chosen.lower() in known):
-        # The demo: one of its sample users, never anyone else (unless an admin asks).
-        identity, how = known.get(chosen.lower(), demo_users[0]["email"]), "demo"
-    elif session is not None:
-        # A signed-in administrator checks what anyone sees; by default, themselves.
-        identity, how = chosen or header_user, "admin"
-    elif header_user:
-        identity, how = header_user, "header"
-    else:
-        identity, how = "", "none"
+    who = search_identity(
+        settings,
+        request,
+        signed_in=session is not None,
+        chosen=user,
+        demo_users=[d["email"] for d in demo_users],
+    )
+    if who.how == "none" and not settings.trusted_proxies:
+        # No single sign-on in front: searching needs a signed-in session.
+        return _signin_redirect(request)
+    identity, how = who.email, who.how
     q = q[:1000]
     results: dict[str, Any] | None = None
     if identity:
         page = max(1, min(page, 1000))
         found = run_search(
             services.index,
-            services.store,
+            services.store.entities,
             q,
             identity,
             SEARCH_PAGE_SIZE,
             (page - 1) * SEARCH_PAGE_SIZE,
+            embedder=services.embedder,
         )
         pages = _pages(found.total, SEARCH_PAGE_SIZE, page)
-        results = {"total": found.total, "hits": found.hits, "pages": pages}
+        results = {"total": found.total, "hits": found.hits, "pages": pages,
+                   "oncall": oncall_view(services.store, found.hits, identity, q),
+                   "notice": found.notice}
     keep: dict[str, str] = {"q": q}
     if how in ("demo", "admin") and identity:
         keep["user"] = identity
@@ -428,7 +429,8 @@ def search_page(
         "how": how,
         "results": results,
         "demo_users": demo_users,
-        "user_header": services.settings.user_header,
+        "user_header": settings.user_header,
+        "header_ignored": who.header_ignored,
         "keep": keep,
         "nav": "search",
     }

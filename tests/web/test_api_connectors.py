@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
+
+from pdsearch.config import Settings
 
 SECRET_KEY_VALUE = "pd-secret-key-that-must-never-come-back"
 
@@ -29,7 +32,9 @@ def assert_error(resp: httpx.Response, status: int, code: str) -> str:
     return str(body["error"]["message"])
 
 
-async def test_create_get_list_never_show_secrets(service, api_settings, pd_sim) -> None:
+async def test_create_get_list_never_show_secrets(
+    service: Callable[..., Any], api_settings: Settings, pd_sim: Any
+) -> None:
     async with service(api_settings, pd_sim.transport) as (_, client):
         resp = await client.post("/api/v1/connectors", json=api_key_body(pd_sim))
         assert resp.status_code == 201, resp.text
@@ -66,10 +71,13 @@ async def test_create_get_list_never_show_secrets(service, api_settings, pd_sim)
         second = await client.get("/api/v1/connectors", params={"skip": 1, "limit": 1})
         assert [c["name"] for c in second.json()["data"]] == ["Acme OAuth"]
         for text in (listed.text, second.text):
-            assert SECRET_KEY_VALUE not in text and pd_sim.api_key not in text
+            assert SECRET_KEY_VALUE not in text
+            assert pd_sim.api_key not in text
 
 
-async def test_duplicate_name_is_a_conflict(service, api_settings, pd_sim) -> None:
+async def test_duplicate_name_is_a_conflict(
+    service: Callable[..., Any], api_settings: Settings, pd_sim: Any
+) -> None:
     async with service(api_settings, pd_sim.transport) as (_, client):
         assert (
             await client.post("/api/v1/connectors", json=api_key_body(pd_sim))
@@ -111,7 +119,11 @@ async def test_duplicate_name_is_a_conflict(service, api_settings, pd_sim) -> No
     ],
 )
 async def test_malformed_create_is_422_naming_the_field(
-    service, api_settings, pd_sim, body: dict[str, Any], field: str
+    service: Callable[..., Any],
+    api_settings: Settings,
+    pd_sim: Any,
+    body: dict[str, Any],
+    field: str,
 ) -> None:
     async with service(api_settings, pd_sim.transport) as (_, client):
         resp = await client.post("/api/v1/connectors", json=body)
@@ -120,7 +132,9 @@ async def test_malformed_create_is_422_naming_the_field(
         assert SECRET_KEY_VALUE not in resp.text
 
 
-async def test_not_json_is_422(service, api_settings, pd_sim) -> None:
+async def test_not_json_is_422(
+    service: Callable[..., Any], api_settings: Settings, pd_sim: Any
+) -> None:
     async with service(api_settings, pd_sim.transport) as (_, client):
         resp = await client.post(
             "/api/v1/connectors", content=b"{not json", headers={"content-type": "application/json"}
@@ -156,7 +170,7 @@ async def test_not_json_is_422(service, api_settings, pd_sim) -> None:
     ],
 )
 async def test_every_route_needs_the_token(
-    service, api_settings, pd_sim, method: str, path: str
+    service: Callable[..., Any], api_settings: Settings, pd_sim: Any, method: str, path: str
 ) -> None:
     async with (
         service(api_settings, pd_sim.transport) as (app, _),
@@ -174,7 +188,9 @@ async def test_every_route_needs_the_token(
         assert "not-the-token" not in wrong.text
 
 
-async def test_unknown_ids_are_404(service, api_settings, pd_sim) -> None:
+async def test_unknown_ids_are_404(
+    service: Callable[..., Any], api_settings: Settings, pd_sim: Any
+) -> None:
     async with service(api_settings, pd_sim.transport) as (_, client):
         for method, path, body in [
             ("GET", "/api/v1/connectors/nope", None),
@@ -200,11 +216,14 @@ async def test_unknown_ids_are_404(service, api_settings, pd_sim) -> None:
             assert "nope" in message or "NOPE" in message, (method, path, message)
 
 
-async def test_unknown_route_405_and_openapi(service, api_settings, pd_sim) -> None:
+async def test_unknown_route_405_and_openapi(
+    service: Callable[..., Any], api_settings: Settings, pd_sim: Any
+) -> None:
     async with service(api_settings, pd_sim.transport) as (_, client):
         assert_error(await client.get("/api/v1/nothing-here"), 404, "not_found")
         message = assert_error(await client.put("/api/v1/connectors"), 405, "method_not_allowed")
-        assert "GET" in message and "POST" in message
+        assert "GET" in message
+        assert "POST" in message
         spec = (await client.get("/openapi.json")).json()
         schemes = spec["components"]["securitySchemes"]
         assert any(s["type"] == "http" and s["scheme"] == "bearer" for s in schemes.values())
@@ -229,10 +248,13 @@ async def test_unknown_route_405_and_openapi(service, api_settings, pd_sim) -> N
             assert path in paths, path
         assert "security" in paths["/api/v1/connectors"]["get"]
         docs = await client.get("/docs")
-        assert docs.status_code == 200 and "swagger" in docs.text.lower()
+        assert docs.status_code == 200
+        assert "swagger" in docs.text.lower()
 
 
-async def test_connect_names_the_account_or_the_cause(service, api_settings, pd_sim) -> None:
+async def test_connect_names_the_account_or_the_cause(
+    service: Callable[..., Any], api_settings: Settings, pd_sim: Any
+) -> None:
     async with service(api_settings, pd_sim.transport) as (_, client):
         good = (await client.post("/api/v1/connectors", json=api_key_body(pd_sim))).json()
         resp = await client.post(f"/api/v1/connectors/{good['id']}/connect")
@@ -240,7 +262,8 @@ async def test_connect_names_the_account_or_the_cause(service, api_settings, pd_
         assert resp.json()["status"] == "connected"
         assert resp.json()["account"]["subdomain"] == pd_sim.subdomain
         after = (await client.get(f"/api/v1/connectors/{good['id']}")).json()
-        assert after["status"] == "connected" and after["subdomain"] == pd_sim.subdomain
+        assert after["status"] == "connected"
+        assert after["subdomain"] == pd_sim.subdomain
 
         bad_key = "wrong-key-0000000000000000"
         bad = (
@@ -248,10 +271,12 @@ async def test_connect_names_the_account_or_the_cause(service, api_settings, pd_
         ).json()
         resp = await client.post(f"/api/v1/connectors/{bad['id']}/connect")
         message = assert_error(resp, 400, "pagerduty_auth_failed")
-        assert "401" in message and "region" in message
+        assert "401" in message
+        assert "region" in message
         assert bad_key not in resp.text
         after = (await client.get(f"/api/v1/connectors/{bad['id']}")).json()
-        assert after["status"] == "error" and after["last_error"]
+        assert after["status"] == "error"
+        assert after["last_error"]
         assert bad_key not in str(after)
 
         oauth = (
@@ -270,7 +295,9 @@ async def test_connect_names_the_account_or_the_cause(service, api_settings, pd_
 
 
 @pytest.mark.slow  # the client retries a refused connection with backoff before giving up
-async def test_connect_reports_unreachable_pagerduty(service, api_settings, pd_sim) -> None:
+async def test_connect_reports_unreachable_pagerduty(
+    service: Callable[..., Any], api_settings: Settings, pd_sim: Any
+) -> None:
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
 
@@ -280,7 +307,9 @@ async def test_connect_reports_unreachable_pagerduty(service, api_settings, pd_s
         assert_error(resp, 502, "pagerduty_unreachable")
 
 
-async def test_patch_changes_fields_and_credentials(service, api_settings, pd_sim) -> None:
+async def test_patch_changes_fields_and_credentials(
+    service: Callable[..., Any], api_settings: Settings, pd_sim: Any
+) -> None:
     async with service(api_settings, pd_sim.transport) as (_, client):
         made = (
             await client.post("/api/v1/connectors", json=api_key_body(pd_sim, key="wrong-key"))
@@ -298,7 +327,8 @@ async def test_patch_changes_fields_and_credentials(service, api_settings, pd_si
             json={"auth": {"type": "api_key", "api_key": pd_sim.api_key}},
         )
         assert resp.status_code == 200, resp.text
-        assert resp.json()["status"] == "new" and resp.json()["last_error"] is None
+        assert resp.json()["status"] == "new"
+        assert resp.json()["last_error"] is None
         assert pd_sim.api_key not in resp.text
         assert (await client.post(f"/api/v1/connectors/{cid}/connect")).status_code == 200
 
@@ -306,7 +336,8 @@ async def test_patch_changes_fields_and_credentials(service, api_settings, pd_si
             f"/api/v1/connectors/{cid}",
             json={"region": "eu", "oauth_base_url": "https://id.example"},
         )
-        assert resp.json()["region"] == "eu" and resp.json()["status"] == "new"
+        assert resp.json()["region"] == "eu"
+        assert resp.json()["status"] == "new"
         assert resp.json()["oauth_base_url"] == "https://id.example"
         resp = await client.patch(f"/api/v1/connectors/{cid}", json={"oauth_base_url": None})
         assert resp.json()["oauth_base_url"] is None
@@ -344,7 +375,7 @@ async def test_patch_changes_fields_and_credentials(service, api_settings, pd_si
 
 
 async def test_delete_removes_documents_jobs_and_state(
-    service, api_settings, pd_sim, job_waiter
+    service: Callable[..., Any], api_settings: Settings, pd_sim: Any, job_waiter: Callable[..., Any]
 ) -> None:
     async with service(api_settings, pd_sim.transport) as (app, client):
         keep = (await client.post("/api/v1/connectors", json=api_key_body(pd_sim, "Keep"))).json()
@@ -359,7 +390,8 @@ async def test_delete_removes_documents_jobs_and_state(
         await client.put(f"/api/v1/connectors/{gone['id']}/schedule", json={"interval_minutes": 60})
 
         resp = await client.delete(f"/api/v1/connectors/{gone['id']}")
-        assert resp.status_code == 204 and resp.content == b""
+        assert resp.status_code == 204
+        assert resp.content == b""
         assert index.count(gone["id"]) == 0
         assert index.count(keep["id"]) == kept
         assert_error(await client.get(f"/api/v1/connectors/{gone['id']}"), 404, "not_found")
@@ -369,7 +401,9 @@ async def test_delete_removes_documents_jobs_and_state(
         assert [c["name"] for c in listed["data"]] == ["Keep"]
 
 
-async def test_paging_is_bounded(service, api_settings, pd_sim) -> None:
+async def test_paging_is_bounded(
+    service: Callable[..., Any], api_settings: Settings, pd_sim: Any
+) -> None:
     async with service(api_settings, pd_sim.transport) as (_, client):
         msg = assert_error(
             await client.get("/api/v1/connectors", params={"limit": 501}), 422, "validation_error"
@@ -387,7 +421,9 @@ async def test_paging_is_bounded(service, api_settings, pd_sim) -> None:
         assert ok.json() == {"data": [], "total": 0}
 
 
-async def test_a_changed_secret_key_is_explained(service, api_settings, pd_sim) -> None:
+async def test_a_changed_secret_key_is_explained(
+    service: Callable[..., Any], api_settings: Settings, pd_sim: Any
+) -> None:
     from cryptography.fernet import Fernet
     from pydantic import SecretStr
 

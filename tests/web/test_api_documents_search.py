@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 import pytest
+
+from pdsearch.config import Settings
 
 
 def assert_error(resp: httpx.Response, status: int, code: str) -> str:
@@ -15,7 +18,9 @@ def assert_error(resp: httpx.Response, status: int, code: str) -> str:
 
 
 @pytest.fixture
-async def synced(service, api_settings, pd_sim, job_waiter):  # type: ignore[no-untyped-def]
+async def synced(
+    service: Callable[..., Any], api_settings: Settings, pd_sim: Any, job_waiter: Callable[..., Any]
+) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
     async with service(api_settings, pd_sim.transport) as (_, client):
         resp = await client.post(
             "/api/v1/connectors",
@@ -37,7 +42,7 @@ def account(pd_sim: Any) -> Any:
 
 def admin_email(pd_sim: Any) -> str:
     users = account(pd_sim).users.values()
-    return next(u["email"] for u in users if u.get("role") in ("owner", "admin"))
+    return str(next(u["email"] for u in users if u.get("role") in ("owner", "admin")))
 
 
 def outsider_email(pd_sim: Any) -> str:
@@ -50,7 +55,7 @@ def outsider_email(pd_sim: Any) -> str:
     raise AssertionError("the tiny account has no user outside every team")
 
 
-async def test_documents_list_and_get(synced, pd_sim) -> None:
+async def test_documents_list_and_get(synced: tuple[httpx.AsyncClient, str], pd_sim: Any) -> None:
     client, cid = synced
     resp = await client.get(f"/api/v1/connectors/{cid}/documents", params={"limit": 500})
     assert resp.status_code == 200
@@ -73,7 +78,7 @@ async def test_documents_list_and_get(synced, pd_sim) -> None:
     assert_error(await client.get("/api/v1/documents/schedule:NOPE"), 404, "not_found")
 
 
-async def test_permission_entities(synced, pd_sim) -> None:
+async def test_permission_entities(synced: tuple[httpx.AsyncClient, str], pd_sim: Any) -> None:
     client, cid = synced
     resp = await client.get(f"/api/v1/connectors/{cid}/permission-entities")
     assert resp.status_code == 200
@@ -101,17 +106,23 @@ async def test_permission_entities(synced, pd_sim) -> None:
     page = await client.get(
         f"/api/v1/connectors/{cid}/permission-entities", params={"skip": 1, "limit": 1}
     )
-    assert len(page.json()["data"]) == 1 and page.json()["total"] == entities["total"]
+    assert len(page.json()["data"]) == 1
+    assert page.json()["total"] == entities["total"]
 
     missing = f"/api/v1/connectors/{cid}/permission-entities/PNOTEAM"
     assert_error(await client.get(missing), 404, "not_found")
     assert_error(await client.put(missing, json={"userList": ["a@b.co"]}), 404, "not_found")
-    for bad in ({}, {"userList": []}, {"userList": ["not-an-email"]}, {"users": ["a@b.co"]}):
+    bodies: list[dict[str, list[str]]] = [
+        {}, {"userList": []}, {"userList": ["not-an-email"]}, {"users": ["a@b.co"]}
+    ]
+    for bad in bodies:
         message = assert_error(await client.put(path, json=bad), 422, "validation_error")
         assert "userList" in message or "users" in message
 
 
-async def test_search_sees_only_what_the_user_may(synced, pd_sim) -> None:
+async def test_search_sees_only_what_the_user_may(
+    synced: tuple[httpx.AsyncClient, str], pd_sim: Any
+) -> None:
     client, cid = synced
     admin = admin_email(pd_sim)
     total_docs = (await client.get(f"/api/v1/connectors/{cid}/documents")).json()["total"]
@@ -121,7 +132,9 @@ async def test_search_sees_only_what_the_user_may(synced, pd_sim) -> None:
     body = resp.json()
     assert body["total"] > 0
     hit = body["results"][0]
-    assert set(hit) == {"id", "type", "title", "snippet", "url", "score"}
+    assert set(hit) == {"id", "connector_id", "type", "title", "snippet", "url", "score", "oncall"}
+    assert body["notice"] is None
+    assert hit["connector_id"] == cid
     assert hit["type"] in ("schedule", "escalation_policy")
     assert body["total"] <= total_docs
 
@@ -133,7 +146,8 @@ async def test_search_sees_only_what_the_user_may(synced, pd_sim) -> None:
 
     outsider = outsider_email(pd_sim)
     nothing = await client.post("/api/v1/search", json={"query": "schedule", "user": outsider})
-    assert nothing.json() == {"total": 0, "results": []}
+    # What they are told is what anyone who sees no match is told.
+    assert nothing.json() == {"total": 0, "results": [], "notice": "Nothing matches “schedule”."}
     # Added by hand to the account entity, the outsider sees what an admin sees.
     await client.put(
         f"/api/v1/connectors/{cid}/permission-entities/{pd_sim.subdomain}",
@@ -157,7 +171,38 @@ async def test_search_sees_only_what_the_user_may(synced, pd_sim) -> None:
         ({"query": ["x"], "user": "a@b.co"}, "query"),
     ],
 )
-async def test_search_validation(synced, body: dict[str, Any], field: str) -> None:
+async def test_search_validation(
+    synced: tuple[httpx.AsyncClient, str], body: dict[str, Any], field: str
+) -> None:
     client, _ = synced
     message = assert_error(await client.post("/api/v1/search", json=body), 422, "validation_error")
     assert field in message
+
+
+async def test_search_by_meaning_and_keyword_only(
+    synced: tuple[httpx.AsyncClient, str], pd_sim: Any, service: Callable[..., Any],
+    api_settings: Settings,
+) -> None:
+    """Semantic search on (the default): a question sharing no word with the documents finds
+    the team that answers it, and says the words matched nothing. Off: keyword only, same
+    index, no re-sync."""
+    client, _ = synced
+    admin = admin_email(pd_sim)
+    question = {"query": "transactions get declined at the till", "user": admin, "limit": 3}
+    resp = await client.post("/api/v1/search", json=question)
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["notice"] == ("Nothing matches all of “transactions”, “declined”, “till”. "
+                              "Showing what is closest in meaning.")
+    teams = {t["name"]: t["id"] for t in account(pd_sim).teams.values()}
+    top = (await client.get(f"/api/v1/documents/{body['results'][0]['id']}")).json()
+    assert teams["Payments"] in top["sys_racl"]
+    assert all(r["snippet"] and "<mark>" not in r["snippet"] for r in body["results"])
+
+    off = api_settings.model_copy(update={"semantic": False})
+    async with service(off, pd_sim.transport) as (_, keyword_only):
+        resp = await keyword_only.post("/api/v1/search", json=question)
+        assert resp.json() == {"total": 0, "results": [], "notice": (
+            "Nothing matches “transactions”, “declined”, “till”.")}
+        names = await keyword_only.post("/api/v1/search", json={"query": "payments", "user": admin})
+        assert names.json()["total"] > 0

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from pdsearch.config import Settings
 from pdsearch.store import Store
 
 
@@ -31,7 +33,7 @@ def assert_error(resp: httpx.Response, status: int, code: str) -> str:
 
 
 async def test_sync_runs_in_the_background_and_is_recorded(
-    service, api_settings, pd_sim, job_waiter
+    service: Callable[..., Any], api_settings: Settings, pd_sim: Any, job_waiter: Callable[..., Any]
 ) -> None:
     async with service(api_settings, pd_sim.transport) as (_, client):
         cid = await make_connector(client, pd_sim)
@@ -49,7 +51,8 @@ async def test_sync_runs_in_the_background_and_is_recorded(
         assert job["counts"]["added"] > 0
         assert job["requests"] > 0
         assert job["error"] is None
-        assert job["started_at"].endswith("Z") and job["finished_at"].endswith("Z")
+        assert job["started_at"].endswith("Z")
+        assert job["finished_at"].endswith("Z")
         assert job["started_at"] <= job["finished_at"]
         assert isinstance(job["progress"], dict)
 
@@ -69,7 +72,7 @@ async def test_sync_runs_in_the_background_and_is_recorded(
 
 
 async def test_second_sync_is_409_while_one_runs_and_cancel_stops_it(
-    service, api_settings, pd_sim, job_waiter
+    service: Callable[..., Any], api_settings: Settings, pd_sim: Any, job_waiter: Callable[..., Any]
 ) -> None:
     pd_sim.simulator.config.latency_ms = 300  # long enough to act while it runs
     async with service(api_settings, pd_sim.transport) as (_, client):
@@ -79,7 +82,8 @@ async def test_second_sync_is_409_while_one_runs_and_cancel_stops_it(
         assert job_id in assert_error(busy, 409, "sync_running")
 
         running = await job_waiter(client, job_id, statuses=("running",))
-        assert running["started_at"] is not None and running["finished_at"] is None
+        assert running["started_at"] is not None
+        assert running["finished_at"] is None
         assert "phase" in running["progress"]
 
         resp = await client.post(f"/api/v1/jobs/{job_id}/cancel")
@@ -98,7 +102,9 @@ async def test_second_sync_is_409_while_one_runs_and_cancel_stops_it(
         assert (await job_waiter(client, next_job))["status"] == "succeeded"
 
 
-async def test_failed_sync_says_why(service, api_settings, pd_sim, job_waiter) -> None:
+async def test_failed_sync_says_why(
+    service: Callable[..., Any], api_settings: Settings, pd_sim: Any, job_waiter: Callable[..., Any]
+) -> None:
     async with service(api_settings, pd_sim.transport) as (_, client):
         resp = await client.post(
             "/api/v1/connectors",
@@ -108,11 +114,12 @@ async def test_failed_sync_says_why(service, api_settings, pd_sim, job_waiter) -
         job_id = (await client.post(f"/api/v1/connectors/{cid}/sync")).json()["job_id"]
         job = await job_waiter(client, job_id)
         assert job["status"] == "failed"
-        assert "401" in job["error"] and "bad-key-123" not in job["error"]
+        assert "401" in job["error"]
+        assert "bad-key-123" not in job["error"]
 
 
 async def test_oauth_connector_must_be_authorized_before_sync(
-    service, api_settings, pd_sim
+    service: Callable[..., Any], api_settings: Settings, pd_sim: Any
 ) -> None:
     async with service(api_settings, pd_sim.transport) as (_, client):
         resp = await client.post(
@@ -125,14 +132,14 @@ async def test_oauth_connector_must_be_authorized_before_sync(
 
 
 async def test_job_left_running_by_a_crash_is_failed_at_start(
-    service, api_settings, pd_sim
+    service: Callable[..., Any], api_settings: Settings, pd_sim: Any
 ) -> None:
     async with service(api_settings, pd_sim.transport) as (_, client):
         cid = await make_connector(client, pd_sim)
     # The "crash": a job record left running, as a killed process leaves it.
     store = Store.open(api_settings)
     try:
-        orphan = store.create_job(cid, "manual", status="running")
+        orphan = store.jobs.create(cid, "manual", status="running")
     finally:
         store.close()
     async with service(api_settings, pd_sim.transport) as (_, client):
@@ -145,7 +152,7 @@ async def test_job_left_running_by_a_crash_is_failed_at_start(
 
 
 async def test_shutdown_cancels_a_running_sync_and_records_it(
-    service, api_settings, pd_sim, job_waiter
+    service: Callable[..., Any], api_settings: Settings, pd_sim: Any, job_waiter: Callable[..., Any]
 ) -> None:
     pd_sim.simulator.config.latency_ms = 300
     async with service(api_settings, pd_sim.transport) as (_, client):
@@ -160,7 +167,9 @@ async def test_shutdown_cancels_a_running_sync_and_records_it(
         assert "stopped" in job["error"]
 
 
-async def test_unknown_job_is_404(service, api_settings, pd_sim) -> None:
+async def test_unknown_job_is_404(
+    service: Callable[..., Any], api_settings: Settings, pd_sim: Any
+) -> None:
     async with service(api_settings, pd_sim.transport) as (_, client):
         assert_error(await client.get("/api/v1/jobs/nope"), 404, "not_found")
         assert_error(await client.post("/api/v1/jobs/nope/cancel"), 404, "not_found")

@@ -7,15 +7,18 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from child_processes import end, pdsearch_command, start
 from typer.testing import CliRunner
 
 from pdsearch.cli import app as cli_app
+from pdsearch.config import Settings
 
 
 def free_port() -> int:
@@ -24,7 +27,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_serve_refuses_to_start_without_a_token(tmp_path: Path, monkeypatch) -> None:
+def test_serve_refuses_to_start_without_a_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("PDSEARCH_API_TOKEN", raising=False)
     result = CliRunner().invoke(cli_app, ["serve", "--data-dir", str(tmp_path / "d")])
     assert result.exit_code == 1
@@ -33,7 +38,7 @@ def test_serve_refuses_to_start_without_a_token(tmp_path: Path, monkeypatch) -> 
     assert "export" in out
 
 
-def test_serve_names_a_bad_setting(tmp_path: Path, monkeypatch) -> None:
+def test_serve_names_a_bad_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PDSEARCH_API_TOKEN", "a-token-long-enough-1234567890")
     monkeypatch.setenv("PDSEARCH_PUBLIC_URL", "not a url")
     result = CliRunner().invoke(cli_app, ["serve", "--data-dir", str(tmp_path / "d")])
@@ -53,8 +58,8 @@ def test_serve_runs_the_api_and_stops_cleanly(tmp_path: Path) -> None:
     config.write_text(f'api_token = "{token}"\nport = {port}\n')
     config.chmod(0o600)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PDSEARCH_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pdsearch", "serve", "--data-dir", str(data), "--log-level", "info"],
+    proc = start(  # SIGINT at its default in the child, however the tests were started
+        pdsearch_command("serve", "--data-dir", str(data), "--log-level", "info"),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -95,26 +100,35 @@ def test_serve_runs_the_api_and_stops_cleanly(tmp_path: Path) -> None:
             proc.kill()
             out, err = proc.communicate()
             pytest.fail("the service did not stop on SIGINT")
+        finally:
+            end(proc)
     assert proc.returncode == 0, err
-    assert token not in out and token not in err
+    assert token not in out
+    assert token not in err
     logs = out + err
     assert "/oauth/callback" in logs  # the access log ran ...
-    assert "CODE-abc123" not in logs and "STATE-xyz789" not in logs  # ... without the secrets
+    assert "CODE-abc123" not in logs
+    assert "STATE-xyz789" not in logs
     assert (tmp_path / "data" / "state.db").exists()
 
 
-async def test_unexpected_errors_are_500_in_the_error_shape(service, api_settings, pd_sim) -> None:
+async def test_unexpected_errors_are_500_in_the_error_shape(
+    service: Callable[..., Any], api_settings: Settings, pd_sim: Any
+) -> None:
     async with service(api_settings, pd_sim.transport) as (app, _):
 
         def boom() -> None:
             raise RuntimeError("internal detail with a secret: hunter2")
 
         app.add_api_route("/api/v1/boom", boom, methods=["GET"])
+        assert api_settings.api_token is not None
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
             base_url="http://pdsearch.test",
+            headers={"Authorization": f"Bearer {api_settings.api_token.get_secret_value()}"},
         ) as client:
             resp = await client.get("/api/v1/boom")
         assert resp.status_code == 500
         assert resp.json()["error"]["code"] == "internal_error"
-        assert "hunter2" not in resp.text and "Traceback" not in resp.text
+        assert "hunter2" not in resp.text
+        assert "Traceback" not in resp.text

@@ -6,176 +6,29 @@ Screenshots land in test-artifacts/screenshots/ (gitignored).
 
 from __future__ import annotations
 
-import asyncio
 import re
-import socket
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-import uvicorn
-from pydantic import SecretStr
-
-from pdsearch.config import Settings
-from pdsearch.simulator.config import SimulatorConfig
-from pdsearch.simulator.server import SimulatorServer
-from pdsearch.web.app import create_app
-
-pytest.importorskip("playwright.sync_api")
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from browser_support import (
+    CHROMIUM,
+    SIM_CLIENT_ID,
+    SIM_CLIENT_SECRET,
+    SIM_KEY,
+    World,
+    result_titles,
+    shot,
+    sign_in,
+    synced_connector,
+    two_users,
+)
+from playwright.sync_api import Browser, Dialog, Page, expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-TOKEN = "browser-test-token-0123456789abcdef"
-SIM_KEY = "browser-test-pagerduty-key-98765"
-SIM_CLIENT_ID = "browser-test-client"
-SIM_CLIENT_SECRET = "browser-test-client-secret-value"
-SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-
 if not Path(CHROMIUM).exists():  # pragma: no cover - ./run test installs it
     pytest.skip("Debian's chromium is not installed at /usr/bin/chromium", allow_module_level=True)
-
-
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-class ServiceThread:
-    """The service (create_app, lifespan on) served by uvicorn on 127.0.0.1 in a thread."""
-
-    def __init__(self, settings: Settings, **app_options: Any) -> None:
-        self.app = create_app(settings, **app_options)
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False,
-                                timeout_graceful_shutdown=2)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=lambda: asyncio.run(self.server.serve(sockets=[self.sock])), daemon=True
-        )
-
-    def __enter__(self) -> ServiceThread:
-        self.thread.start()
-        for _ in range(500):
-            if self.server.started:
-                return self
-            threading.Event().wait(0.01)
-        raise RuntimeError("the service did not start")
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
-        assert not self.thread.is_alive()
-
-
-@dataclass
-class World:
-    url: str
-    app: Any  # the service's FastAPI app
-    sim: SimulatorServer
-    api: httpx.Client  # the REST API with the bearer token, for checks and set-up
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
-
-
-def _world(tmp_path: Path) -> Iterator[World]:
-    config = SimulatorConfig.for_scale(
-        "tiny", seed=3, api_key=SIM_KEY, rate_limit=0,
-        oauth_client_id=SIM_CLIENT_ID, oauth_client_secret=SIM_CLIENT_SECRET,
-    )
-    settings = Settings(home=tmp_path / "data", api_token=SecretStr(TOKEN), secret_key=None,
-                        public_url=None)
-    with SimulatorServer(config) as sim, ServiceThread(settings, demo_users=[]) as svc, \
-            httpx.Client(base_url=svc.url + "/api/v1", timeout=30,
-                         headers={"Authorization": f"Bearer {TOKEN}"}) as api:
-        yield World(svc.url, svc.app, sim, api)
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    yield from _world(tmp_path)
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1366, "height": 860})
-    context.set_default_timeout(15_000)
-    p = context.new_page()
-    errors: list[str] = []
-    p.on("pageerror", lambda exc: errors.append(str(exc)))
-    # Anything the pages' Content-Security-Policy had to block is a bug in the pages.
-    p.on("console", lambda msg: errors.append(msg.text)
-         if "Content Security Policy" in msg.text else None)
-    yield p
-    context.close()
-    assert not errors, f"JavaScript errors or CSP violations on the page: {errors}"
-
-
-def sign_in(page: Page, url: str, path: str = "/") -> None:
-    page.goto(url + path)
-    expect(page).to_have_url(re.compile(r"/signin"))
-    page.fill("#token", TOKEN)
-    page.click("button:has-text('Sign in')")
-    expect(page).not_to_have_url(re.compile(r"/signin"))
-
-
-def synced_connector(world: World) -> str:
-    """A connector made and synced through the REST API, for tests about later steps."""
-    r = world.api.post("/connectors", json={
-        "name": "Acme", "auth": {"type": "api_key", "api_key": SIM_KEY},
-        "base_url": world.sim.base_url,
-    })
-    assert r.status_code == 201, r.text
-    cid: str = r.json()["id"]
-    assert world.api.post(f"/connectors/{cid}/connect").status_code == 200
-    job = world.api.post(f"/connectors/{cid}/sync").json()["job_id"]
-    for _ in range(400):
-        status = world.api.get(f"/jobs/{job}").json()["status"]
-        if status not in ("queued", "running"):
-            assert status == "succeeded"
-            return cid
-        threading.Event().wait(0.05)
-    raise AssertionError("the sync did not finish")
-
-
-def two_users(world: World, cid: str) -> tuple[str, str]:
-    """An admin (sees everything) and a team member who is not an admin."""
-    entities = world.api.get(f"/connectors/{cid}/permission-entities").json()["data"]
-    admins = set(next(e for e in entities if e["type"] == "account")["userIds"])
-    admin = sorted(admins)[0]
-    member = next(
-        u for e in entities if e["type"] == "team" for u in sorted(e["userIds"]) if u not in admins
-    )
-    return admin, member
-
-
-def result_titles(page: Page) -> list[str]:
-    return page.locator("#results .result-title").all_inner_texts()
 
 
 # --- the tests -------------------------------------------------------------------------------
@@ -214,7 +67,8 @@ def test_admin_creates_connects_syncs_and_users_search(
     expect(row).to_contain_text("Manual")
     cid = page.url.split("/connectors/")[1].split("/")[0]
     job = world.api.get(f"/connectors/{cid}/jobs").json()["data"][0]
-    assert job["status"] == "succeeded" and job["counts"]["added"] > 0
+    assert job["status"] == "succeeded"
+    assert job["counts"]["added"] > 0
     expect(row).to_contain_text(f"{job['counts']['added']} added")
     expect(row).to_contain_text("0 failed")
     shot(page, "04-synced-history")
@@ -240,7 +94,8 @@ def test_admin_creates_connects_syncs_and_users_search(
         assert p.locator("#results mark").count() > 0  # highlighted, as HTML
         shot(p, f"06-search-as-{who}")
         ctx.close()
-    assert seen["admin"] and seen["member"]
+    assert seen["admin"]
+    assert seen["member"]
     assert set(seen["member"]) < set(seen["admin"]) or set(seen["member"]) != set(seen["admin"])
     assert len(seen["admin"]) >= len(seen["member"])
 
@@ -314,7 +169,9 @@ def test_schedule_set_shown_and_refused_in_words(world: World, page: Page) -> No
 
 def test_running_sync_shows_live_progress_and_cancels(world: World, page: Page) -> None:
     cid = synced_connector(world)
-    world.sim.simulator.config.latency_ms = 400  # a slow PagerDuty: the sync takes seconds
+    # A full sync (an incremental one with nothing changed ends after one request).
+    world.app.state.services.store.sync_state.forget(cid)
+    world.sim.simulator.config.latency_ms = 1500  # a slow PagerDuty: the sync takes seconds
     sign_in(page, world.url, f"/connectors/{cid}/configuration")
     page.click("#sync-btn")
     panel = page.locator("#progress")
@@ -405,7 +262,7 @@ def test_hostile_content_is_shown_as_text_and_never_runs(world: World, page: Pag
         "base_url": world.sim.base_url,
     }).json()["id"]
     services = world.app.state.services
-    services.store.replace_derived_entities(
+    services.store.entities.replace_derived(
         cid, [Entity("PEVIL01", evil, "team", frozenset({"eve@example.com"}))]
     )
     services.index.upsert([Document(
@@ -413,7 +270,12 @@ def test_hostile_content_is_shown_as_text_and_never_runs(world: World, page: Pag
         content=f"Night shift {evil}", sys_racl=("PEVIL01",), source=cid,
     )])
     dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def on_dialog(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
     sign_in(page, world.url)
     expect(page.locator("#connector-table")).to_contain_text("<script>")
     for path in (f"/connectors/{cid}", f"/connectors/{cid}/entities",
@@ -424,7 +286,8 @@ def test_hostile_content_is_shown_as_text_and_never_runs(world: World, page: Pag
         assert page.title() != "pwned", path
     assert page.locator("#results mark").count() >= 1
     assert page.locator("#results a.result-title").count() == 0  # no javascript: link
-    assert page.locator("main img").count() == 0 and page.locator("main script").count() == 0
+    assert page.locator("main img").count() == 0
+    assert page.locator("main script").count() == 0
     assert not dialogs
 
 
@@ -444,7 +307,8 @@ def test_demo_picker_searches_as_sample_users(world: World, page: Page) -> None:
     expect(page.locator("#identity")).to_contain_text(f"Searching as {member}")
     expect(page).to_have_url(re.compile(r"q=policy"))
     member_titles = result_titles(page)
-    assert admin_titles and set(member_titles) != set(admin_titles)
+    assert admin_titles
+    assert set(member_titles) != set(admin_titles)
     # Anyone else is not on offer: the page falls back to the first sample user.
     page.goto(world.url + "/search?q=policy&user=someone@else.example")
     expect(page.locator("#identity")).to_contain_text(f"Searching as {admin}")

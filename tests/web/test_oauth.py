@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
+from pdsearch.config import Settings
 from pdsearch.pagerduty.oauth import REQUIRED_SCOPES
 from pdsearch.store import Store
 
@@ -44,7 +46,10 @@ async def approve(pd: Any, authorize_url: str) -> str:
 
 
 async def test_oauth_end_to_end_with_refresh_after_expiry(
-    service, api_settings, pd_sim_factory, job_waiter
+    service: Callable[..., Any],
+    api_settings: Settings,
+    pd_sim_factory: Callable[..., Any],
+    job_waiter: Callable[..., Any],
 ) -> None:
     pd = pd_sim_factory()
     async with service(api_settings, pd.transport) as (app, client):
@@ -60,7 +65,8 @@ async def test_oauth_end_to_end_with_refresh_after_expiry(
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         assert query["client_id"] == pd.client_id
         assert query["response_type"] == "code"
-        assert query["code_challenge_method"] == "S256" and query["code_challenge"]
+        assert query["code_challenge_method"] == "S256"
+        assert query["code_challenge"]
         assert query["redirect_uri"] == f"{SERVICE_BASE_URL}/oauth/callback"
         assert set(REQUIRED_SCOPES) <= set(query["scope"].split())
         assert len(query["state"]) >= 32
@@ -77,13 +83,16 @@ async def test_oauth_end_to_end_with_refresh_after_expiry(
             assert "already used" in assert_error(replay, 400, "invalid_state")
 
         connector = (await client.get(f"/api/v1/connectors/{cid}")).json()
-        assert connector["status"] == "connected" and connector["subdomain"] == pd.subdomain
+        assert connector["status"] == "connected"
+        assert connector["subdomain"] == pd.subdomain
         connect = await client.post(f"/api/v1/connectors/{cid}/connect")
-        assert connect.status_code == 200 and connect.json()["account"]["subdomain"] == pd.subdomain
+        assert connect.status_code == 200
+        assert connect.json()["account"]["subdomain"] == pd.subdomain
 
         store = app.state.services.store
-        first = store.get_credentials(cid)
-        assert first["access_token"] and first["refresh_token"]
+        first = store.connectors.get_credentials(cid)
+        assert first["access_token"]
+        assert first["refresh_token"]
         raw = api_settings.state_path.read_bytes()
         assert first["access_token"].encode() not in raw  # encrypted at rest
         assert first["refresh_token"].encode() not in raw
@@ -99,7 +108,7 @@ async def test_oauth_end_to_end_with_refresh_after_expiry(
         job_id = (await client.post(f"/api/v1/connectors/{cid}/sync")).json()["job_id"]
         job = await job_waiter(client, job_id)
         assert job["status"] == "succeeded", job
-        second = store.get_credentials(cid)
+        second = store.connectors.get_credentials(cid)
         assert second["access_token"] != first["access_token"]
         assert second["refresh_token"] != first["refresh_token"]
         assert first["refresh_token"] not in pd.simulator.tokens.refresh_tokens  # rotated away
@@ -112,7 +121,10 @@ async def test_oauth_end_to_end_with_refresh_after_expiry(
 
 
 async def test_short_token_ttl_refreshes_ahead_of_expiry(
-    service, api_settings, pd_sim_factory, job_waiter
+    service: Callable[..., Any],
+    api_settings: Settings,
+    pd_sim_factory: Callable[..., Any],
+    job_waiter: Callable[..., Any],
 ) -> None:
     pd = pd_sim_factory(token_ttl=30)  # shorter than the client's refresh leeway
     async with service(api_settings, pd.transport) as (app, client):
@@ -123,15 +135,17 @@ async def test_short_token_ttl_refreshes_ahead_of_expiry(
         async with anonymous(app) as browser:
             done = await browser.get(await approve(pd, location), headers={"accept": "*/*"})
         assert done.status_code == 200, done.text
-        before = app.state.services.store.get_credentials(cid)["refresh_token"]
+        before = app.state.services.store.connectors.get_credentials(cid)["refresh_token"]
         job_id = (await client.post(f"/api/v1/connectors/{cid}/sync")).json()["job_id"]
         assert (await job_waiter(client, job_id))["status"] == "succeeded"
-        after = app.state.services.store.get_credentials(cid)["refresh_token"]
+        after = app.state.services.store.connectors.get_credentials(cid)["refresh_token"]
         assert after != before
         assert after in pd.simulator.tokens.refresh_tokens
 
 
-async def test_forged_and_expired_states_are_refused(service, api_settings, pd_sim_factory) -> None:
+async def test_forged_and_expired_states_are_refused(
+    service: Callable[..., Any], api_settings: Settings, pd_sim_factory: Callable[..., Any]
+) -> None:
     pd = pd_sim_factory()
     async with service(api_settings, pd.transport) as (app, client):
         cid = (await client.post("/api/v1/connectors", json=oauth_body(pd))).json()["id"]
@@ -153,18 +167,20 @@ async def test_forged_and_expired_states_are_refused(service, api_settings, pd_s
 
             # A genuine state that outlived its time is refused too.
             store: Store = app.state.services.store
-            state = store.create_oauth_state(cid, "v" * 64, "http://x/oauth/callback", 1)
+            state = store.oauth.create_state(cid, "v" * 64, "http://x/oauth/callback", 1)
             await asyncio.sleep(1.05)
             expired = await browser.get("/oauth/callback", params={"code": "c", "state": state})
             assert_error(expired, 400, "invalid_state")
 
-        creds = app.state.services.store.get_credentials(cid)
+        creds = app.state.services.store.connectors.get_credentials(cid)
         assert "access_token" not in creds
         connector = (await client.get(f"/api/v1/connectors/{cid}")).json()
         assert connector["status"] == "needs_authorization"
 
 
-async def test_denied_consent_is_reported(service, api_settings, pd_sim_factory) -> None:
+async def test_denied_consent_is_reported(
+    service: Callable[..., Any], api_settings: Settings, pd_sim_factory: Callable[..., Any]
+) -> None:
     pd = pd_sim_factory()
     async with service(api_settings, pd.transport) as (app, client):
         cid = (await client.post("/api/v1/connectors", json=oauth_body(pd))).json()["id"]
@@ -187,7 +203,9 @@ async def test_denied_consent_is_reported(service, api_settings, pd_sim_factory)
         assert "access_denied" in connector["last_error"]
 
 
-async def test_one_time_link_for_browsers(service, api_settings, pd_sim_factory) -> None:
+async def test_one_time_link_for_browsers(
+    service: Callable[..., Any], api_settings: Settings, pd_sim_factory: Callable[..., Any]
+) -> None:
     pd = pd_sim_factory()
     async with service(api_settings, pd.transport) as (app, client):
         cid = (await client.post("/api/v1/connectors", json=oauth_body(pd))).json()["id"]
@@ -197,6 +215,7 @@ async def test_one_time_link_for_browsers(service, api_settings, pd_sim_factory)
         url = link.json()["url"]
         assert link.json()["expires_in"] > 0
         assert url.startswith(f"{SERVICE_BASE_URL}/api/v1/connectors/{cid}/oauth/authorize?ticket=")
+        assert api_settings.api_token is not None
         assert api_settings.api_token.get_secret_value() not in url
         ticket = parse_qs(urlsplit(url).query)["ticket"][0]
 
@@ -223,7 +242,9 @@ async def test_one_time_link_for_browsers(service, api_settings, pd_sim_factory)
             )
 
 
-async def test_authorize_needs_an_oauth_connector(service, api_settings, pd_sim_factory) -> None:
+async def test_authorize_needs_an_oauth_connector(
+    service: Callable[..., Any], api_settings: Settings, pd_sim_factory: Callable[..., Any]
+) -> None:
     pd = pd_sim_factory()
     async with service(api_settings, pd.transport) as (_, client):
         made = await client.post(
@@ -244,7 +265,7 @@ async def test_authorize_needs_an_oauth_connector(service, api_settings, pd_sim_
 
 
 async def test_public_url_and_connector_page_redirect(
-    service, api_settings, pd_sim_factory
+    service: Callable[..., Any], api_settings: Settings, pd_sim_factory: Callable[..., Any]
 ) -> None:
     pd = pd_sim_factory()
     settings = api_settings.model_copy(update={"public_url": "https://search.example.com/"})
@@ -269,7 +290,7 @@ async def test_public_url_and_connector_page_redirect(
 
 
 async def test_api_clients_get_json_and_browsers_the_page(
-    service, api_settings, pd_sim_factory
+    service: Callable[..., Any], api_settings: Settings, pd_sim_factory: Callable[..., Any]
 ) -> None:
     pd = pd_sim_factory()
     async with service(api_settings, pd.transport) as (app, client):
@@ -289,7 +310,9 @@ async def test_api_clients_get_json_and_browsers_the_page(
                 assert done.headers["location"] == f"/connectors/{cid}?oauth=connected"
 
 
-async def test_a_refused_code_stores_nothing(service, api_settings, pd_sim_factory) -> None:
+async def test_a_refused_code_stores_nothing(
+    service: Callable[..., Any], api_settings: Settings, pd_sim_factory: Callable[..., Any]
+) -> None:
     pd = pd_sim_factory()
     async with service(api_settings, pd.transport) as (app, client):
         cid = (await client.post("/api/v1/connectors", json=oauth_body(pd))).json()["id"]
@@ -303,14 +326,16 @@ async def test_a_refused_code_stores_nothing(service, api_settings, pd_sim_facto
                 "/oauth/callback", params={"code": "not-the-code", "state": state}
             )
         message = assert_error(resp, 400, "oauth_failed")
-        assert "not-the-code" not in message and pd.client_secret not in message
-        assert "access_token" not in app.state.services.store.get_credentials(cid)
+        assert "not-the-code" not in message
+        assert pd.client_secret not in message
+        assert "access_token" not in app.state.services.store.connectors.get_credentials(cid)
         connector = (await client.get(f"/api/v1/connectors/{cid}")).json()
-        assert connector["status"] == "needs_authorization" and connector["last_error"]
+        assert connector["status"] == "needs_authorization"
+        assert connector["last_error"]
 
 
 async def test_a_grant_missing_scopes_names_the_cause(
-    service, api_settings, pd_sim_factory
+    service: Callable[..., Any], api_settings: Settings, pd_sim_factory: Callable[..., Any]
 ) -> None:
     pd = pd_sim_factory()
     async with service(api_settings, pd.transport) as (app, client):
@@ -327,4 +352,5 @@ async def test_a_grant_missing_scopes_names_the_cause(
         message = assert_error(resp, 400, "pagerduty_missing_scope")
         assert "scope" in message
         connector = (await client.get(f"/api/v1/connectors/{cid}")).json()
-        assert connector["status"] == "error" and "scope" in connector["last_error"]
+        assert connector["status"] == "error"
+        assert "scope" in connector["last_error"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
 
 from pdsearch.config import Settings
@@ -9,9 +11,18 @@ from pdsearch.pagerduty import errors as pd_errors
 from pdsearch.store import Connector, Job, NotFoundError, Store
 from pdsearch.sync.connection import ConnectorError, MissingCredentialsError
 from pdsearch.web.errors import ApiError, not_found
-from pdsearch.web.schemas import ConnectorOut, JobOut
+from pdsearch.web.schemas import ConnectorOut, IncrementalOut, JobOut
 
 CALLBACK_PATH = "/oauth/callback"
+API_PREFIX = "/api/v1"
+
+
+def link_to(path: str, method: str, **parameters: str) -> dict[str, Any]:
+    """An OpenAPI link to the operation ``method path`` (``path`` under /api/v1), its
+    parameters filled from runtime expressions (``$response.body#/id``): clients and fuzzers
+    follow them from what a call created to the calls that use it."""
+    pointer = (API_PREFIX + path).replace("~", "~0").replace("/", "~1")
+    return {"operationRef": f"#/paths/{pointer}/{method.lower()}", "parameters": parameters}
 
 
 def redirect_uri(settings: Settings, request: Request) -> str:
@@ -22,20 +33,24 @@ def redirect_uri(settings: Settings, request: Request) -> str:
 
 def find_connector(store: Store, connector_id: str) -> Connector:
     try:
-        return store.get_connector(connector_id)
+        return store.connectors.get(connector_id)
     except NotFoundError:
         raise not_found("connector", connector_id) from None
 
 
 def find_job(store: Store, job_id: str) -> Job:
     try:
-        return store.get_job(job_id)
+        return store.jobs.get(job_id)
     except NotFoundError:
         raise not_found("job", job_id) from None
 
 
-def connector_out(connector: Connector, settings: Settings, request: Request) -> ConnectorOut:
+def connector_out(
+    connector: Connector, settings: Settings, request: Request, store: Store | None = None
+) -> ConnectorOut:
     out = ConnectorOut(**connector.to_dict())
+    if store is not None:
+        out.incremental = IncrementalOut(**store.sync_state.get(connector.id).to_dict())
     if connector.auth_type == "oauth2":
         out.oauth_redirect_uri = redirect_uri(settings, request)
     return out

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from pdsearch.store import EntityRecord, NotFoundError
-from pdsearch.web.api.common import find_connector
+from pdsearch.web.api.common import find_connector, link_to
 from pdsearch.web.deps import PagingDep, ServicesDep
 from pdsearch.web.errors import ApiError
 from pdsearch.web.schemas import EntityOut, ErrorOut, Page, UserListIn
@@ -30,15 +30,32 @@ def _no_entity(connector_id: str, entity_id: str) -> ApiError:
     )
 
 
+_ENTITY = {
+    "connector_id": "$request.path.connector_id",
+    "entity_id": "$response.body#/data/0/entityId",
+}
+
+
 @router.get(
     "/connectors/{connector_id}/permission-entities",
     response_model=Page[EntityOut],
-    responses=_NOT_FOUND,
+    responses={
+        200: {
+            "links": {
+                name: link_to("/connectors/{connector_id}/permission-entities/{entity_id}",
+                              method, **_ENTITY)
+                for name, method in (
+                    ("GetEntity", "GET"), ("AddUsers", "PUT"), ("RemoveUsers", "DELETE")
+                )
+            }
+        },
+        **_NOT_FOUND,
+    },
     summary="List permission entities with their members",
 )
 def list_entities(connector_id: str, services: ServicesDep, page: PagingDep) -> Page[EntityOut]:
     find_connector(services.store, connector_id)
-    items, total = services.store.list_entities(connector_id, skip=page.skip, limit=page.limit)
+    items, total = services.store.entities.list(connector_id, skip=page.skip, limit=page.limit)
     return Page[EntityOut](data=[entity_out(e) for e in items], total=total)
 
 
@@ -50,7 +67,7 @@ def list_entities(connector_id: str, services: ServicesDep, page: PagingDep) -> 
 )
 def get_entity(connector_id: str, entity_id: str, services: ServicesDep) -> EntityOut:
     find_connector(services.store, connector_id)
-    record = services.store.get_entity(connector_id, entity_id)
+    record = services.store.entities.get(connector_id, entity_id)
     if record is None:
         raise _no_entity(connector_id, entity_id)
     return entity_out(record)
@@ -67,7 +84,7 @@ def add_users(
 ) -> EntityOut:
     find_connector(services.store, connector_id)
     try:
-        record = services.store.add_manual_members(connector_id, entity_id, body.userList)
+        record = services.store.entities.add_manual_members(connector_id, entity_id, body.userList)
     except NotFoundError:
         raise _no_entity(connector_id, entity_id) from None
     return entity_out(record)
@@ -84,7 +101,9 @@ def remove_users(
 ) -> EntityOut:
     find_connector(services.store, connector_id)
     try:
-        record = services.store.remove_manual_members(connector_id, entity_id, body.userList)
+        record = services.store.entities.remove_manual_members(
+            connector_id, entity_id, body.userList
+        )
     except NotFoundError:
         raise _no_entity(connector_id, entity_id) from None
     return entity_out(record)

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from pdsearch.sync.service import SyncAlreadyRunning
-from pdsearch.web.api.common import conflict, find_connector, find_job, job_out
-from pdsearch.web.deps import PagingDep, ServicesDep, SyncDep
-from pdsearch.web.schemas import ErrorOut, JobOut, JobStarted, Page
+from pdsearch.web.api.common import find_connector, find_job, job_out, link_to
+from pdsearch.web.deps import ConnectorsDep, PagingDep, ServicesDep
+from pdsearch.web.schemas import ErrorOut, JobOut, JobStarted, Page, SyncIn, error_responses
 
 router = APIRouter(tags=["jobs"])
 
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}
+_NOT_FOUND = error_responses(404)
+#: Starting or canceling needs the sync service, which exists while the service runs.
+_NEEDS_SYNC = error_responses(404, 503)
 
 
 @router.post(
@@ -22,23 +21,28 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}
     status_code=202,
     response_model=JobStarted,
     responses={
-        **_NOT_FOUND,
-        409: {"model": ErrorOut, "description": "a sync of this connector is running"},
+        202: {
+            "links": {
+                "GetJob": link_to("/jobs/{job_id}", "GET", job_id="$response.body#/job_id"),
+                "CancelJob": link_to(
+                    "/jobs/{job_id}/cancel", "POST", job_id="$response.body#/job_id"
+                ),
+            }
+        },
+        **_NEEDS_SYNC,
+        409: {
+            "model": ErrorOut,
+            "description": "a sync of this connector is running (sync_running), or an OAuth "
+            "connector is not authorized yet (oauth_authorization_required)",
+        },
     },
-    summary="Start a sync now; it runs in the background",
+    summary="Start a sync now (incremental or full); it runs in the background",
 )
-async def start_sync(connector_id: str, services: ServicesDep, sync: SyncDep) -> JSONResponse:
-    connector = find_connector(services.store, connector_id)
-    if connector.status == "needs_authorization":
-        raise conflict(
-            "oauth_authorization_required",
-            f"Connector {connector.name!r} is not authorized with PagerDuty yet. Authorize it "
-            f"(GET /api/v1/connectors/{connector_id}/oauth/authorize) before syncing.",
-        )
-    try:
-        job_id = await sync.start(connector_id, "manual")
-    except SyncAlreadyRunning as exc:
-        raise conflict("sync_running", str(exc)) from None
+async def start_sync(
+    connector_id: str, connectors: ConnectorsDep, body: SyncIn | None = None
+) -> JSONResponse:
+    mode = body.mode if body is not None else None
+    job_id = await connectors.start_sync(connector_id, "manual", mode)
     return JSONResponse(
         JobStarted(job_id=job_id).model_dump(),
         status_code=202,
@@ -54,7 +58,7 @@ async def start_sync(connector_id: str, services: ServicesDep, sync: SyncDep) ->
 )
 def list_jobs(connector_id: str, services: ServicesDep, page: PagingDep) -> Page[JobOut]:
     find_connector(services.store, connector_id)
-    jobs, total = services.store.list_jobs(connector_id, skip=page.skip, limit=page.limit)
+    jobs, total = services.store.jobs.list(connector_id, skip=page.skip, limit=page.limit)
     return Page[JobOut](data=[job_out(j) for j in jobs], total=total)
 
 
@@ -67,20 +71,15 @@ def get_job(job_id: str, services: ServicesDep) -> JobOut:
     "/jobs/{job_id}/cancel",
     status_code=202,
     response_model=JobOut,
-    responses={**_NOT_FOUND, 409: {"model": ErrorOut, "description": "the job has finished"}},
-    summary="Ask a running job to stop; it ends as canceled and deletes nothing",
+    responses={
+        **_NEEDS_SYNC,
+        409: {
+            "model": ErrorOut,
+            "description": "the job has finished (job_finished)",
+        },
+    },
+    summary="Ask a running job to stop, wherever it runs; it ends as canceled and deletes nothing",
 )
-def cancel_job(job_id: str, services: ServicesDep, sync: SyncDep) -> JobOut:
-    job = find_job(services.store, job_id)
-    if not job.finished and sync.cancel(job_id):
-        return job_out(services.store.get_job(job_id))
-    job = services.store.get_job(job_id)  # it may have finished meanwhile
-    if job.finished:
-        raise conflict(
-            "job_finished", f"Job {job_id} has already finished ({job.status}); nothing to cancel."
-        )
-    raise conflict(
-        "job_not_cancelable",
-        f"Job {job_id} is not run by this service (another pdsearch process runs it); "
-        "cancel it there.",
-    )
+def cancel_job(job_id: str, services: ServicesDep, connectors: ConnectorsDep) -> JobOut:
+    find_job(services.store, job_id)
+    return job_out(connectors.cancel(job_id))

@@ -1,6 +1,6 @@
 // pdsearch pages: small helpers and one init per page (body[data-page]).
-// Every action calls the REST API through /ui/api/v1 (the session cookie's bridge) with the
-// page's CSRF token; untrusted text is always set with textContent, never as HTML.
+// Every action calls the REST API at /api/v1 with the page's CSRF token (the session cookie
+// authenticates it); untrusted text is always set with textContent, never as HTML.
 "use strict";
 
 (function () {
@@ -21,7 +21,7 @@
     }
     let resp;
     try {
-      resp = await fetch("/ui/api/v1" + path, init);
+      resp = await fetch("/api/v1" + path, init);
     } catch (e) {
       return { ok: false, status: 0, data: null, message: "The service cannot be reached. Check that pdsearch is running, then try again." };
     }
@@ -56,18 +56,21 @@
     }
   }
 
-  // --- times: shown in the reader's zone, with "5 min ago" -------------------------------
+  // "1 document", "70 documents"; many: the plural when it is not one + "s".
+  function plural(n, one, many) {
+    return `${n} ${n === 1 ? one : (many || one + "s")}`;
+  }
+
+  // --- times: shown in the reader's zone, labelled, with "5 min ago" ----------------------
   function ago(date) {
     const s = Math.round((Date.now() - date.getTime()) / 1000);
     const future = s < 0;
     const a = Math.abs(s);
     let t;
     if (a < 45) t = "seconds";
-    else if (a < 90) t = "1 min";
-    else if (a < 3600) t = Math.round(a / 60) + " min";
-    else if (a < 5400) t = "1 hour";
-    else if (a < 86400) t = Math.round(a / 3600) + " hours";
-    else t = Math.round(a / 86400) + " days";
+    else if (a < 3600) t = Math.max(1, Math.round(a / 60)) + " min";
+    else if (a < 86400) t = plural(Math.round(a / 3600), "hour");
+    else t = plural(Math.round(a / 86400), "day");
     return future ? "in " + t : t + " ago";
   }
 
@@ -76,7 +79,8 @@
       const d = new Date(el.getAttribute("datetime"));
       if (isNaN(d)) return;
       el.title = d.toISOString().replace(".000", "");
-      const local = d.toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+      // Every time on a page is in the reader's zone, and says which (e.g. "CET", "GMT+2").
+      const local = d.toLocaleString(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" });
       el.textContent = local + " (" + ago(d) + ")";
     });
   }
@@ -125,14 +129,51 @@
     FIELDS.forEach((f) => fieldError(form, f, ""));
   }
 
+  const FIELD_LABELS = {
+    name: "Name", api_key: "API key", client_id: "Client ID", client_secret: "Client secret",
+    base_url: "Base URL", oauth_base_url: "OAuth base URL", region: "Region", auth: "Authorization",
+  };
+  // Pydantic's generic wording, said as a person would.
+  const PLAIN = [
+    [/^String should have at least 1 character$/, "must not be empty"],
+    [/^Value should have at least 1 item after validation, not 0$/, "must not be empty"],
+    [/^String should have at most (\d+) characters$/, "must be at most $1 characters"],
+    [/^is required$/, "is required"],
+  ];
+
+  function plain(text) {
+    for (const [re, said] of PLAIN) if (re.test(text)) return text.replace(re, said);
+    return text;
+  }
+
+  // The API says "Invalid request: 'base_url': must ...; 'auth.api_key': ...": each part, as
+  // "Base URL: must ...", goes beside its field.
+  function fieldProblems(message) {
+    const m = /^Invalid request: (.*?)\.?$/s.exec(message || "");
+    if (!m) return null;
+    const out = [];
+    for (const part of m[1].split(/; (?=')/)) {
+      const p = /^'([\w.]+)': (.*)$/s.exec(part);
+      if (!p) return null;
+      const field = p[1].split(".").pop();
+      out.push({ field, text: `${FIELD_LABELS[field] || field}: ${plain(p[2])}` });
+    }
+    return out;
+  }
+
   function showServerError(form, message, result) {
-    // The API names the bad field ('name', 'auth.api_key', 'base_url'): show it there.
-    let placed = false;
-    FIELDS.forEach((f) => {
-      if (message.includes(`'${f}'`) || message.includes(`'auth.${f}'`)) {
-        placed = fieldError(form, f, message) || placed;
+    const problems = fieldProblems(message);
+    if (problems) {
+      let placed = false;
+      problems.forEach((p) => { placed = fieldError(form, p.field, p.text) || placed; });
+      if (!placed || problems.some((p) => !FIELDS.includes(p.field))) {
+        say(result, problems.map((p) => p.text).join(" "), "error");
+      } else {
+        say(result, "Not saved: see the message above.", "error");
       }
-    });
+      return;
+    }
+    let placed = false;
     if (/name/i.test(message) && /taken|exists|already/i.test(message)) {
       placed = fieldError(form, "name", message) || placed;
     }
@@ -196,33 +237,47 @@
   }
 
   // --- Authorization tab: Connect, Sign in with PagerDuty, Remove --------------------------
+  const STATUS_LABELS = {
+    new: "Not connected", connected: "Connected", error: "Error", needs_authorization: "Needs sign-in",
+  };
+
+  // The connection card and the summary show what the store now holds, so nothing on the page
+  // disagrees with a reload.
+  function showConnector(c) {
+    $$("#conn-status .status, #connector-summary .status").forEach((s) => {
+      s.className = "status status-" + c.status;
+      s.textContent = STATUS_LABELS[c.status] || c.status;
+    });
+    const acct = $("#conn-account");
+    if (acct) acct.textContent = c.subdomain || "—";
+    const summary = $("#summary-account");
+    if (summary) {
+      summary.hidden = !c.subdomain;
+      const b = $("b", summary);
+      if (b) b.textContent = c.subdomain || "";
+    }
+  }
+
   function initConnect() {
     const btn = $("#connect-btn");
     if (btn) {
       btn.addEventListener("click", async () => {
         const out = $("#connect-result");
+        const cid = encodeURIComponent(btn.dataset.connector);
+        // The last attempt's error is history once a new one starts.
+        $("#conn-last-error")?.remove();
         say(out, "Checking the credentials with PagerDuty…", "busy");
         busy(btn, true, "Connecting…");
-        const resp = await api("POST", `/connectors/${encodeURIComponent(btn.dataset.connector)}/connect`);
+        const resp = await api("POST", `/connectors/${cid}/connect`);
+        const now = await api("GET", `/connectors/${cid}`);
         busy(btn, false);
+        if (now.ok) showConnector(now.data);
         if (resp.ok) {
-          const sub = resp.data.account.subdomain;
-          say(out, `Connected to ${sub}`, "ok");
-          $$("#conn-status .status, #connector-summary .status").forEach((s) => {
-            s.className = "status status-connected";
-            s.textContent = "Connected";
-          });
-          const acct = $("#conn-account");
-          if (acct) acct.textContent = sub;
-          $("#conn-last-error")?.remove();
+          say(out, `Connected to ${resp.data.account.subdomain}`, "ok");
+        } else if (resp.data?.error?.code === "oauth_authorization_required") {
+          say(out, "Not signed in with PagerDuty yet: press Sign in with PagerDuty below.", "error");
         } else {
           say(out, resp.message, "error");
-          if (resp.status >= 400 && resp.status < 500) {
-            $$("#conn-status .status, #connector-summary .status").forEach((s) => {
-              s.className = "status status-error";
-              s.textContent = "Error";
-            });
-          }
         }
       });
     }
@@ -250,7 +305,10 @@
     }
     const params = new URLSearchParams(location.search);
     if (params.get("created")) {
-      say($("#connect-result"), "Connector created. Press Connect to check the credentials.", "ok");
+      const oauthFirst = $("#oauth-btn") && !btn;
+      say($(oauthFirst ? "#oauth-result" : "#connect-result"), oauthFirst
+        ? "Connector created. Next: press Sign in with PagerDuty and approve read access."
+        : "Connector created. Press Connect to check the credentials.", "ok");
     }
     if (params.get("saved")) say($("#connector-form .form-result"), "Saved.", "ok");
     // One-time notes (?created, ?saved, ?oauth) should not come back on reload.
@@ -275,6 +333,24 @@
       box.innerHTML = await resp.text();
       localize(box);
     } catch (e) { /* the next refresh will try again */ }
+  }
+
+  // A long error in the history shows two lines; a click (or Enter) shows it whole.
+  function initHistoryErrors() {
+    const box = $("#history");
+    if (!box) return;
+    const toggle = (el) => {
+      const open = el.classList.toggle("expanded");
+      el.setAttribute("aria-expanded", String(open));
+    };
+    box.addEventListener("click", (ev) => {
+      const el = ev.target.closest(".error-text");
+      if (el) toggle(el);
+    });
+    box.addEventListener("keydown", (ev) => {
+      const el = ev.target.closest(".error-text");
+      if (el && (ev.key === "Enter" || ev.key === " ")) { ev.preventDefault(); toggle(el); }
+    });
   }
 
   function countsText(c) {
@@ -331,7 +407,7 @@
       }
       refreshHistory();
       api("GET", `/connectors/${encodeURIComponent(cid)}/documents?limit=1`).then((r) => {
-        if (r.ok && $("#doc-count")) $("#doc-count").textContent = String(r.data.total);
+        if (r.ok && $("#doc-count")) $("#doc-count").textContent = plural(r.data.total, "document");
       });
     }
 
@@ -396,20 +472,21 @@
     setTimeout(watch, 5000);
   }
 
+  // The schedule in words, as nodes: a one-time run's moment is a <time>, shown like "Next run".
   function describeSchedule(s) {
-    if (!s) return "No schedule: syncs run only when started by hand.";
+    if (!s) return ["No schedule: syncs run only when started by hand."];
     if (s.interval_minutes) {
       const n = s.interval_minutes;
-      if (n === 1) return "Every minute";
-      if (n === 60) return "Every hour";
-      if (n === 1440) return "Every day";
-      if (n % 1440 === 0) return `Every ${n / 1440} day(s)`;
-      if (n % 60 === 0) return `Every ${n / 60} hours`;
-      return `Every ${n} minutes`;
+      if (n === 1) return ["Every minute"];
+      if (n === 60) return ["Every hour"];
+      if (n === 1440) return ["Every day"];
+      if (n % 1440 === 0) return [`Every ${n / 1440} days`];
+      if (n % 60 === 0) return [`Every ${n / 60} hours`];
+      return [`Every ${n} minutes`];
     }
-    if (s.cron) return `By cron '${s.cron}' (UTC)`;
-    if (s.run_at) return `Once, at ${s.run_at}`;
-    return "Custom schedule";
+    if (s.cron) return [`By cron '${s.cron}' (${s.timezone || "UTC"})`];
+    if (s.run_at) return ["Once, at ", timeEl(s.run_at)];
+    return ["Custom schedule"];
   }
 
   function pad(n) { return String(n).padStart(2, "0"); }
@@ -469,7 +546,7 @@
         return;
       }
       say(out, body ? "Schedule saved." : "Schedule removed.", "ok");
-      $("#schedule-text").textContent = describeSchedule(body ? resp.data : null);
+      $("#schedule-text").replaceChildren(...describeSchedule(body ? resp.data : null));
       const next = $("#schedule-next");
       next.textContent = "";
       if (body && resp.data.next_run_at) next.appendChild(timeEl(resp.data.next_run_at));
@@ -514,7 +591,7 @@
         }
         list.appendChild(li);
       });
-      $("#member-count").textContent = String(entity.userIds.length);
+      $("#member-count").textContent = plural(entity.userIds.length, "member");
       $("#members-empty").hidden = entity.userIds.length > 0;
     }
 
@@ -561,6 +638,7 @@
     initConnectorForm();
     initConnect();
     initSync();
+    initHistoryErrors();
     initSchedule();
     initEntity();
     initSearch();
