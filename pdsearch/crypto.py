@@ -6,8 +6,8 @@ stored credentials unreadable (they must then be entered again), so it is never 
 it exists.
 
 Rotating the key: set ``PDSEARCH_SECRET_KEY="<new key>,<old key>"``. The first key encrypts,
-every key decrypts; ``Store.rotate_secrets()`` re-encrypts everything with the first, after
-which the old key can be dropped.
+every key decrypts; ``Store.rotate_secrets()`` (``pdsearch rotate-secrets``) re-encrypts
+everything with the first, after which the old key can be dropped.
 """
 
 from __future__ import annotations

@@ -12,11 +12,10 @@ The service's port is bound before anything else starts, so a port in use is rep
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import errno
 import logging
 import secrets
+import shlex
 import shutil
 import signal
 import socket
@@ -25,19 +24,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
 from pydantic import SecretStr
 
 from pdsearch.config import Settings
-from pdsearch.index.sqlite import SqliteIndex
+from pdsearch.connectors import ApiKey, ConnectorService
+from pdsearch.index.base import Grant, SearchIndex
+from pdsearch.index.factory import open_index
 from pdsearch.permissions import normalize_email
+from pdsearch.search import load_embedder
 from pdsearch.simulator.config import SimulatorConfig
 from pdsearch.simulator.server import SimulatorServer
+from pdsearch.stopping import StoppableServer, Stopped, StopSignals, on_stop_signals
 from pdsearch.store import Connector, NotFoundError, Store
-from pdsearch.sync.connection import check_connection, client_for
+from pdsearch.sync.connection import client_for
+from pdsearch.sync.oncall import OnCallRefresher
 from pdsearch.sync.service import SyncService
 
 log = logging.getLogger(__name__)
@@ -86,6 +89,15 @@ class DemoInfo:
             "              (sign in with it; REST calls send 'Authorization: Bearer <token>')",
             f"  Data        {self.data_dir}"
             + (" (temporary, removed on exit)" if self.temporary else ""),
+            "",
+            "Point the command line at the demo's data (in another terminal, while it runs):",
+            "",
+            f"  export PDSEARCH_HOME={shlex.quote(str(self.data_dir))}",
+            "",
+            "  then, e.g.: pdsearch search payments --user "
+            + (self.users[0].email if self.users else "<e-mail>"),
+            "  or as an AI assistant's MCP server (stdio): pdsearch mcp --user "
+            + (self.users[0].email if self.users else "<e-mail>"),
             "",
             f"Synced the simulated PagerDuty account '{self.subdomain}' ({self.simulator_url}): "
             f"{self.documents} documents in {self.sync_seconds:.1f} s.",
@@ -151,8 +163,9 @@ class Demo:
         self.simulator: SimulatorServer | None = None
         self.app: FastAPI | None = None
         self.info: DemoInfo | None = None
-        self.server: uvicorn.Server | None = None
+        self.server: StoppableServer | None = None
         self._stop_requested = False
+        self._stopped_by: int | None = None
 
     # --- start ---------------------------------------------------------------------------
 
@@ -160,6 +173,7 @@ class Demo:
         """Everything up to serving: port, simulator, connector, first sync, sample users."""
         self.socket = bind_port(self.host, self.port)
         self.port = self.socket.getsockname()[1]
+        self._check_stop()
         if self._given_dir is not None:
             self.data_dir = self._given_dir.expanduser().resolve()
             self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -176,6 +190,7 @@ class Demo:
             rate_limit=0,
         )
         self.simulator = SimulatorServer(config).start()
+        self._check_stop()
         token = secrets.token_urlsafe(32)
         settings = Settings(
             home=self.data_dir,
@@ -187,8 +202,17 @@ class Demo:
         )
         say("Creating the connector, connecting and running the first sync…")
         started = time.monotonic()
-        documents, users = asyncio.run(self._prepare(settings))
+        # A stop signal now cancels the first sync, which is recorded as canceled.
+        stop = StopSignals()
+        try:
+            documents, users = stop.run(self._prepare(settings))
+        except DemoError:
+            if stop.received is None:
+                raise
+        if stop.received is not None:
+            raise Stopped(stop.received)
         elapsed = time.monotonic() - started
+        self._check_stop()
         from pdsearch.web.app import create_app
 
         self.app = create_app(settings, demo_users=[u.email for u in users])
@@ -208,54 +232,57 @@ class Demo:
         return self.info
 
     async def _prepare(self, settings: Settings) -> tuple[int, list[SampleUser]]:
-        assert self.simulator is not None
+        if self.simulator is None:
+            raise RuntimeError("the demo's simulator is not running; start() starts it")
         store = Store.open(settings)
-        index = SqliteIndex(settings.index_path)
+        index = open_index(settings)
         try:
-            connector = self._connector(store)
-            await check_connection(connector, store)
-            service = SyncService(store, index)
-            job = await service.run(connector.id, "manual")
+            embedder = load_embedder(settings.semantic)  # on by default: vectors at once
+            sync = SyncService(store, index, oncall=OnCallRefresher(store, index),
+                               embedder=embedder)
+            connectors = ConnectorService(store, index, sync)
+            connector = self._connector(connectors)
+            await connectors.connect(connector.id)
+            job = await connectors.run_sync(connector.id, "manual")
             if job.status != "succeeded":
                 raise DemoError(f"The first sync did not succeed ({job.status}): {job.error}")
-            users = await self._sample_users(store, index, store.get_connector(connector.id))
+            users = await self._sample_users(store, index, store.connectors.get(connector.id))
             return index.count(connector.id), users
         finally:
             index.close()
             store.close()
 
-    def _connector(self, store: Store) -> Connector:
+    def _connector(self, connectors: ConnectorService) -> Connector:
         """The demo's connector; a reused data directory gets it pointed at this simulator."""
-        assert self.simulator is not None
-        creds = {"api_key": self.simulator.api_key}
+        if self.simulator is None:
+            raise RuntimeError("the demo's simulator is not running; start() starts it")
+        key = ApiKey(self.simulator.api_key)
         try:
-            existing = store.get_connector_by_name(DEMO_CONNECTOR)
+            existing = connectors.store.connectors.get_by_name(DEMO_CONNECTOR)
         except NotFoundError:
-            return store.create_connector(
-                DEMO_CONNECTOR, "api_key", "us", creds, base_url=self.simulator.base_url
-            )
-        store.set_credentials(existing.id, creds)
-        return store.update_connector(
-            existing.id, auth_type="api_key", region="us", base_url=self.simulator.base_url,
-            oauth_base_url=None,
+            return connectors.create(DEMO_CONNECTOR, key, "us", base_url=self.simulator.base_url)
+        return connectors.update(
+            existing.id,
+            {"region": "us", "base_url": self.simulator.base_url, "oauth_base_url": None},
+            key,
         )
 
     async def _sample_users(
-        self, store: Store, index: SqliteIndex, connector: Connector
+        self, store: Store, index: SearchIndex, connector: Connector
     ) -> list[SampleUser]:
         """An admin, a member of a public team and one of a private team, each seeing a
         different set of documents; read from the synced entities and PagerDuty's teams."""
-        async with client_for(connector, store) as client:
+        async with client_for(connector, store.connectors) as client:
             private = {t.id for t in [t async for t in client.teams()] if t.private}
-        entities, _ = store.list_entities(connector.id, limit=1000)
+        entities, _ = store.entities.list(connector.id, limit=1000)
         names = {e.entity_id: e.name for e in entities}
         admins = sorted(
             {normalize_email(m) for e in entities if e.type == "account" for m in e.user_ids}
         )
 
         def visible(email: str) -> tuple[frozenset[str], tuple[str, ...]]:
-            ents = store.entities_for_user(email, connector.id)
-            hits = index.search("", ents, limit=1000).hits
+            ents = store.entities.for_user(email, connector.id)
+            hits = index.search("", {Grant(connector.id, e) for e in ents}, limit=1000).hits
             teams = tuple(
                 sorted(
                     names.get(e, e) + (" (private team)" if e in private else "")
@@ -294,35 +321,37 @@ class Demo:
     # --- serve and stop ----------------------------------------------------------------------
 
     def serve(self) -> None:
-        """Serve until Ctrl-C (or ``stop()``); returns once the service has shut down."""
-        assert self.app is not None and self.socket is not None
+        """Serve until a stop signal (or ``stop()``); returns once the service has shut down."""
+        if self.app is None or self.socket is None:
+            raise RuntimeError("the demo is not started; call start() before serve()")
         config = uvicorn.Config(
             self.app,
             log_level=self.log_level,
             access_log=False,
             timeout_graceful_shutdown=3,
         )
-        self.server = uvicorn.Server(config)
+        # The demo's own handlers (run_demo) stop it, so uvicorn installs none.
+        self.server = StoppableServer(config, handle_signals=False)
         if self._stop_requested:  # stopped before the server existed
             return
-        # uvicorn handles Ctrl-C while it serves, then raises it again once it has shut down.
-        with contextlib.suppress(KeyboardInterrupt):
-            self.server.run(sockets=[self.socket])
+        self.server.run(sockets=[self.socket])
 
     def stop(self) -> None:
         """Ask the demo to stop: a serving one shuts down, one about to serve will not."""
         self._stop_requested = True
         if self.server is not None:
-            self.server.should_exit = True
+            self.server.request_stop()
 
-    def on_signal(self, signum: int, frame: FrameType | None) -> None:
-        """Ctrl-C and SIGTERM outside uvicorn's own handling: before serving, abort the set-up;
-        after, ask the server to stop. Python's default handler could raise KeyboardInterrupt
-        where it is swallowed (a weakref callback) and leave the demo running."""
-        if self.server is None:
-            self._stop_requested = True
-            raise KeyboardInterrupt
+    def on_signal(self, signum: int) -> None:
+        """A stop signal: while starting, the next step does not begin (and the first sync is
+        canceled by its own handlers); while serving, the service shuts down (a second signal
+        forces it). Nothing is raised here, so nothing is left half done."""
+        self._stopped_by = self._stopped_by or signum
         self.stop()
+
+    def _check_stop(self) -> None:
+        if self._stop_requested:
+            raise Stopped(self._stopped_by or signal.SIGTERM)
 
     def close(self) -> None:
         """Stop the simulator, release the port and remove a temporary data directory."""
@@ -345,22 +374,20 @@ def run_demo(
 ) -> int:
     """What ``pdsearch demo`` runs: 0 after Ctrl-C, 1 when the demo could not start."""
     demo = Demo(host=host, port=port, data_dir=data_dir)
-    handled = (signal.SIGINT, signal.SIGTERM)
-    previous = {sig: signal.signal(sig, demo.on_signal) for sig in handled}
     try:
-        try:
-            info = demo.start(say)
-        except DemoError as exc:
-            say(f"Error: {exc}")
-            return 1
-        say(info.describe())
-        demo.serve()
+        # SIGTERM always stops the demo, Ctrl-C too unless it was started with SIGINT ignored.
+        with on_stop_signals(demo.on_signal):
+            try:
+                info = demo.start(say)
+            except DemoError as exc:
+                say(f"Error: {exc}")
+                return 1
+            say(info.describe())
+            demo.serve()
         say("Stopped.")
         return 0
-    except KeyboardInterrupt:
+    except Stopped:
         say("Stopped.")
         return 0
     finally:
         demo.close()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

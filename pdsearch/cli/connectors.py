@@ -6,7 +6,7 @@ Thin: each command parses, calls one library function and prints.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
+import enum
 import os
 import sys
 from typing import TYPE_CHECKING, Annotated
@@ -18,20 +18,35 @@ from pdsearch.cli.common import (
     ConnectorArg,
     DataDirOption,
     JsonOption,
+    SemanticOption,
+    connector_service,
+    data_home,
     fail,
     find_connector,
+    has_state,
+    no_connectors,
     open_index,
     open_store,
     print_json,
     print_table,
     reported_errors,
+    semantic_on,
 )
 
 if TYPE_CHECKING:
-    from pdsearch.index.sqlite import SqliteIndex
+    from pdsearch.index.base import SearchIndex
+    from pdsearch.stopping import StopSignals
     from pdsearch.store import Connector, Job, Store
 
-connector_app = typer.Typer(help="Add, list and remove PagerDuty connectors.", no_args_is_help=True)
+class SyncMode(enum.StrEnum):
+    incremental = "incremental"
+    full = "full"
+
+
+connector_app = typer.Typer(
+    help="Add, list and remove PagerDuty connectors.", no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 
 def _read_secret(value: str | None, env_var: str | None, what: str) -> str | None:
@@ -47,6 +62,15 @@ def _read_secret(value: str | None, env_var: str | None, what: str) -> str | Non
             raise CliError(f"No {what} was given on standard input.")
         return secret
     return value
+
+
+def _check_credential(value: str, what: str, option: str) -> None:
+    """Refused here, where it is typed, rather than by the first request that cannot carry it;
+    the message never repeats the value."""
+    from pdsearch.pagerduty.auth import HEADER_SAFE_RULE, header_safe
+
+    if not header_safe(value):
+        raise typer.BadParameter(f"the {what} {HEADER_SAFE_RULE}.", param_hint=option)
 
 
 @connector_app.command("add")
@@ -74,13 +98,20 @@ def connector_add(
     oauth_base_url: Annotated[
         str | None, typer.Option(help="OAuth base URL (default: identity.pagerduty.com).")
     ] = None,
+    no_schedule: Annotated[
+        bool,
+        typer.Option("--no-schedule", help="No default schedules (otherwise: an incremental "
+                     "sync every 5 minutes and a full sync once a day)."),
+    ] = False,
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Add a connector with an API key or OAuth 2.0 client settings."""
+    """Add a connector with an API key or OAuth 2.0 client settings. It gets the default
+    schedules (see 'pdsearch schedule show') unless --no-schedule is given."""
     region = region.lower()
     if region not in ("us", "eu"):
         raise typer.BadParameter("must be us or eu", param_hint="--region")
+    from pdsearch.connectors import ApiKey, Credentials, OAuthClient
     from pdsearch.pagerduty.errors import ConfigurationError
     from pdsearch.pagerduty.regions import api_base_url
     from pdsearch.pagerduty.regions import oauth_base_url as oauth_base
@@ -102,7 +133,9 @@ def connector_add(
                 raise typer.BadParameter(
                     "OAuth needs both --oauth-client-id and --oauth-client-secret"
                 )
-            auth_type, creds = "oauth2", {"client_id": oauth_client_id, "client_secret": secret}
+            _check_credential(oauth_client_id, "OAuth client id", "--oauth-client-id")
+            _check_credential(secret, "OAuth client secret", "--oauth-client-secret")
+            credentials: Credentials = OAuthClient(oauth_client_id, secret)
         else:
             key = _read_secret(api_key, api_key_env, "API key")
             if not key:
@@ -111,16 +144,18 @@ def connector_add(
                         "give --api-key (or '-' for stdin), --api-key-env VAR or OAuth settings"
                     )
                 key = typer.prompt("PagerDuty API key", hide_input=True).strip()
-            auth_type, creds = "api_key", {"api_key": key}
-        with open_store(data_dir) as store:
-            connector = store.create_connector(
-                name, auth_type, region, creds, base_url=base_url, oauth_base_url=oauth_base_url
+            _check_credential(key, "API key", "--api-key")
+            credentials = ApiKey(key)
+        with open_store(data_dir, create=True) as store, open_index(data_dir) as index:
+            connector = connector_service(store, index).create(
+                name, credentials, region, base_url=base_url, oauth_base_url=oauth_base_url,
+                default_schedules=not no_schedule,
             )
     if as_json:
         print_json(connector.to_dict())
         return
     typer.echo(f"Added connector {connector.name!r} (id {connector.id}).")
-    if auth_type == "oauth2":
+    if connector.auth_type == "oauth2":
         typer.echo("Next: authorize it with PagerDuty from its Authorization tab in "
                    "'pdsearch serve', then 'pdsearch sync " + connector.name + "'.")
     else:
@@ -131,23 +166,34 @@ def connector_add(
 @connector_app.command("list")
 def connector_list(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
     """List the connectors."""
-    with reported_errors(), open_store(data_dir) as store:
-        connectors, _total = store.list_connectors(limit=10_000)
+    with reported_errors():
+        if has_state(data_dir):
+            with open_store(data_dir) as store:
+                connectors, _total = store.connectors.list(limit=10_000)
+        else:  # never made: say so, and make nothing
+            connectors = []
     if as_json:
         print_json([c.to_dict() for c in connectors])
         return
     if not connectors:
-        typer.echo("No connectors yet. Add one with 'pdsearch connector add NAME --api-key -'.")
+        typer.echo(no_connectors(data_home(data_dir)))
         return
     from rich.text import Text
 
     console = print_table(
         ("name", "id", "auth", "region", "status", "account"),
-        ((c.name, c.id, c.auth_type, c.region, c.status, c.subdomain or "") for c in connectors),
+        ((c.name, c.id, c.auth_type, region_label(c), c.status, c.subdomain or "")
+         for c in connectors),
+        whole=("id",),
     )
     for c in connectors:
         if c.last_error:
             console.print(Text(f"{c.name}: {c.last_error}"))
+
+
+def region_label(connector: Connector) -> str:
+    """The region, or "custom" when a base URL replaces the region's (--json has the URL)."""
+    return "custom" if connector.base_url else connector.region
 
 
 @connector_app.command("remove")
@@ -156,25 +202,23 @@ def connector_remove(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Remove a connector, its credentials, jobs, entities and indexed documents."""
+    """Remove a connector, its credentials, jobs, entities and indexed documents (a sync of it
+    that is running, here or in the service, is canceled first)."""
     from pdsearch.sync.service import live_job
 
     with reported_errors(), open_store(data_dir) as store:
-        connector = find_connector(store, name)
-        running = live_job(store, connector.id)
-        if running is not None:
-            raise CliError(
-                f"A sync of connector {connector.name!r} is running (job {running.id}). Wait for "
-                "it to finish or cancel it, then remove the connector."
-            )
+        connector = find_connector(store, name, data_dir, exact=True)
         if not yes:
+            running = live_job(store, connector.id)
+            note = " Its running sync will be canceled." if running is not None else ""
             typer.confirm(
-                f"Remove connector {connector.name!r} and all its indexed documents?", abort=True
+                f"Remove connector {connector.name!r} and all its indexed documents?{note}",
+                abort=True,
             )
         with open_index(data_dir) as index:
-            removed = index.delete_source(connector.id)
-        store.delete_connector(connector.id)
-    typer.echo(f"Removed connector {connector.name!r} and {removed} documents.")
+            removed = asyncio.run(connector_service(store, index).remove(connector.id))
+    documents = "document" if removed == 1 else "documents"
+    typer.echo(f"Removed connector {connector.name!r} and {removed} {documents}.")
 
 
 def connect(
@@ -183,27 +227,36 @@ def connect(
     as_json: JsonOption = False,
 ) -> None:
     """Check a connector's credentials against PagerDuty."""
-    from pdsearch.sync.connection import check_connection
-
-    with reported_errors(), open_store(data_dir) as store:
-        connector = find_connector(store, name)
-        info = asyncio.run(check_connection(connector, store))
+    with reported_errors(), open_store(data_dir) as store, open_index(data_dir) as index:
+        connector = find_connector(store, name, data_dir)
+        connection = asyncio.run(connector_service(store, index).connect(connector.id))
+        info, warnings = connection.info, connection.warnings
     if as_json:
-        print_json({"status": "connected", "account": {"subdomain": info.subdomain}})
+        print_json({"status": "connected", "account": {"subdomain": info.subdomain},
+                    "warnings": warnings})
     else:
         typer.echo(f"Connected: {connector.name!r} reads PagerDuty account {info.subdomain!r}.")
+        for warning in warnings:
+            typer.echo(f"Warning: {warning}", err=True)
 
 
-def _run_sync(store: Store, index: SqliteIndex, connector: Connector, quiet: bool) -> Job:
+def _run_sync(
+    store: Store, index: SearchIndex, connector: Connector, quiet: bool, stop: StopSignals,
+    mode: str | None = None,
+    semantic: bool = True,
+) -> Job:
+    """The sync in the foreground; a stop signal (SIGTERM, or Ctrl-C unless ignored) cancels it
+    and it is recorded as canceled."""
     from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
     from rich.progress import Progress as Bar
 
+    from pdsearch.search import load_embedder
     from pdsearch.sync.progress import Progress
-    from pdsearch.sync.service import SyncService
 
-    service = SyncService(store, index)
+    # Semantic search on (PDSEARCH_SEMANTIC): the sync computes the vectors it lacks.
+    service = connector_service(store, index, embedder=load_embedder(semantic))
     if quiet or not sys.stderr.isatty():
-        return asyncio.run(service.run(connector.id, "manual"))
+        return stop.run(service.run_sync(connector.id, "manual", mode=mode))
     from rich.console import Console
 
     with Bar(TextColumn("{task.description:<12}"), BarColumn(), MofNCompleteColumn(),
@@ -213,34 +266,51 @@ def _run_sync(store: Store, index: SqliteIndex, connector: Connector, quiet: boo
         def show(p: Progress) -> None:
             bar.update(task, description=p.phase, completed=p.done, total=p.total)
 
-        return asyncio.run(service.run(connector.id, "manual", on_progress=show))
+        return stop.run(service.run_sync(connector.id, "manual", on_progress=show, mode=mode))
 
 
 def sync(
     name: ConnectorArg,
+    mode: Annotated[SyncMode | None, typer.Option(
+        "--mode", help="incremental: only what PagerDuty's audit records say changed; full: "
+        "the whole account. Default: incremental where available, else full.")] = None,
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Run a full sync now, with a progress bar; exits non-zero when it fails."""
+    """Run a sync now, with a progress bar; exits non-zero when it fails.
+
+    An incremental sync that cannot run (no cursor yet, no Audit Trail feature...) runs as a
+    full one and says why. SIGTERM (or Ctrl-C) cancels it: the job is recorded as canceled and
+    nothing is deleted."""
+    from pdsearch.stopping import Stopped, StopSignals
+
     with reported_errors(), open_store(data_dir) as store, open_index(data_dir) as index:
-        connector = find_connector(store, name)
+        connector = find_connector(store, name, data_dir)
+        stop = StopSignals()
         try:
-            job = _run_sync(store, index, connector, quiet=as_json)
-        except KeyboardInterrupt:
-            fail("Sync canceled; nothing was deleted.", code=130)
+            job = _run_sync(store, index, connector, quiet=as_json, stop=stop,
+                            mode=mode.value if mode is not None else None,
+                            semantic=semantic_on(data_dir))
+        except (KeyboardInterrupt, Stopped) as exc:  # before the sync had a job to record
+            code = 128 + exc.signum if isinstance(exc, Stopped) else 130
+            fail("Sync canceled before it started; nothing was changed.", code=code)
     if as_json:
         print_json(job.to_dict())
     else:
         c = job.counts
+        fallback = job.progress.get("fallback")
+        if fallback:
+            typer.echo(fallback)
         typer.echo(
-            f"Sync {job.status}: {c['added']} added, {c['updated']} updated, "
+            f"Sync {job.status} ({job.mode}): {c['added']} added, {c['updated']} updated, "
             f"{c['deleted']} deleted, {c['unchanged']} unchanged, {c['failed']} failed; "
             f"{job.requests} requests in {job.duration_seconds or 0:.1f} s."
         )
         for failure in job.failures[:10]:
             typer.echo(f"  failed {failure['id']}: {failure['reason']}")
     if job.status != "succeeded":
-        code = 130 if job.status == "canceled" else 1  # 130: stopped by Ctrl-C, as shells say
+        # Stopped by a signal: 128 + its number, as shells report it (130 Ctrl-C, 143 SIGTERM).
+        code = (stop.exit_code or 130) if job.status == "canceled" else 1
         if not as_json:
             fail(job.error or f"The sync {job.status}.", code=code)
         raise typer.Exit(code)
@@ -254,8 +324,8 @@ def jobs_command(
 ) -> None:
     """Show a connector's sync history, newest first."""
     with reported_errors(), open_store(data_dir) as store:
-        connector = find_connector(store, name)
-        jobs, total = store.list_jobs(connector.id, limit=limit)
+        connector = find_connector(store, name, data_dir)
+        jobs, total = store.jobs.list(connector.id, limit=limit)
     if as_json:
         print_json({"data": [j.to_dict() for j in jobs], "total": total})
         return
@@ -268,7 +338,7 @@ def jobs_command(
         started = (job.started_at or job.created_at).strftime("%Y-%m-%d %H:%M:%S UTC")
         failed = f" !{c['failed']}" if c["failed"] else ""
         changes = f"+{c['added']} ~{c['updated']} -{c['deleted']} ={c['unchanged']}{failed}"
-        typer.echo(f"{started}  {job.status:<9}  {job.trigger:<9}  {changes}  "
+        typer.echo(f"{started}  {job.status:<9}  {job.trigger:<9}  {job.mode:<11}  {changes}  "
                    f"{job.requests} requests  {job.duration_seconds or 0:.1f} s")
         if job.error:
             typer.echo(f"    {job.error}")
@@ -281,18 +351,31 @@ def search_command(
     offset: Annotated[int, typer.Option(min=0, help="Results to skip.")] = 0,
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
+    semantic: SemanticOption = None,
 ) -> None:
     """Search as a user: only what that user may see."""
-    from pdsearch.search import search
+    from pdsearch.search import load_embedder, search
 
     with reported_errors(), open_store(data_dir) as store, open_index(data_dir) as index:
-        results = search(index, store, query, user, limit=limit, offset=offset)
+        if not store.connectors.list(limit=1)[1]:
+            raise CliError(no_connectors(data_home(data_dir)))
+        embedder = load_embedder(semantic_on(data_dir, semantic))
+        results = search(index, store.entities, query, user, limit=limit, offset=offset,
+                         embedder=embedder)
+        known_user = bool(results.total or store.entities.memberships(user))
     if as_json:
-        print_json({"total": results.total,
-                     "results": [dataclasses.asdict(h) for h in results.hits]})
+        print_json({"total": results.total, "notice": results.notice, "results": [
+            {"id": h.id, "connector_id": h.source, "type": h.type, "title": h.title,
+             "snippet": h.snippet, "url": h.url, "score": h.score} for h in results.hits
+        ]})
         return
+    if results.notice:
+        typer.echo(results.notice)
     if not results.hits:
         typer.echo(f"No results for {query!r} visible to {user}.")
+        if not known_user:
+            typer.echo(f"{user} is in no permission entity of any connector here, so sees "
+                       "nothing; 'pdsearch entities list CONNECTOR' shows who is.")
         return
     from rich.console import Console
     from rich.markup import escape

@@ -23,8 +23,35 @@ from pdsearch.cli.common import (
 if TYPE_CHECKING:
     from pdsearch.store import EntityRecord, Store
 
-entities_app = typer.Typer(help="Permission entities: who may see what.", no_args_is_help=True)
-EntityArg = Annotated[str, typer.Argument(help="Entity id: the subdomain or a team id.")]
+entities_app = typer.Typer(
+    help="Permission entities: who may see what.", no_args_is_help=True,
+    rich_markup_mode=None,
+)
+EntityArg = Annotated[
+    str, typer.Argument(help="The entity: its id (the subdomain or a team id) or a team's name.")
+]
+
+
+def _entity_id(store: Store, connector_id: str, ref: str) -> str:
+    """The id of the entity ``ref`` names: an entity id, or a team's name (case-insensitive).
+    Anything else is passed on as given, for the store to judge (the subdomain before the
+    first sync, or a message naming what is missing)."""
+    ref = ref.strip()
+    if store.entities.get(connector_id, ref) is not None:
+        return ref
+    records, _ = store.entities.list(connector_id, limit=100_000)
+    folded = ref.casefold()
+    for found in ([r for r in records if r.entity_id.casefold() == folded],
+                  [r for r in records if r.name.casefold() == folded]):
+        if len(found) == 1:
+            return found[0].entity_id
+        if len(found) > 1:
+            raise CliError(
+                f"{ref!r} names more than one entity: "
+                + ", ".join(f"{r.name!r} ({r.entity_id})" for r in found)
+                + ". Give the entity id."
+            )
+    return ref
 
 
 def _entity_lines(record: EntityRecord) -> str:
@@ -43,8 +70,8 @@ def entities_list(
 ) -> None:
     """List a connector's permission entities and how many members each has."""
     with reported_errors(), open_store(data_dir) as store:
-        connector = find_connector(store, name)
-        records, total = store.list_entities(connector.id, limit=100_000)
+        connector = find_connector(store, name, data_dir)
+        records, total = store.entities.list(connector.id, limit=100_000)
     if as_json:
         print_json({"data": [r.to_dict() for r in records], "total": total})
         return
@@ -60,11 +87,11 @@ def entities_list(
 
 def _entity_command(
     name: str, entity: str, data_dir: Path | None, as_json: bool,
-    change: Callable[[Store, str], EntityRecord | None],
+    change: Callable[[Store, str, str], EntityRecord | None],
 ) -> None:
     with reported_errors(), open_store(data_dir) as store:
-        connector = find_connector(store, name)
-        record = change(store, connector.id)
+        connector = find_connector(store, name, data_dir)
+        record = change(store, connector.id, _entity_id(store, connector.id, entity))
         if record is None:
             raise CliError(
                 f"No entity {entity!r} in connector {connector.name!r}. 'pdsearch entities list "
@@ -85,7 +112,7 @@ def entities_show(
 ) -> None:
     """Show one entity with its members (derived and added by hand)."""
     _entity_command(name, entity, data_dir, as_json,
-                    lambda store, cid: store.get_entity(cid, entity))
+                    lambda store, cid, eid: store.entities.get(cid, eid))
 
 
 @entities_app.command("add-users")
@@ -98,7 +125,7 @@ def entities_add_users(
 ) -> None:
     """Add users by hand; they keep access through later syncs until removed."""
     _entity_command(name, entity, data_dir, as_json,
-                    lambda store, cid: store.add_manual_members(cid, entity, emails))
+                    lambda store, cid, eid: store.entities.add_manual_members(cid, eid, emails))
 
 
 @entities_app.command("remove-users")
@@ -111,4 +138,4 @@ def entities_remove_users(
 ) -> None:
     """Remove users added by hand (members PagerDuty derives stay while PagerDuty says so)."""
     _entity_command(name, entity, data_dir, as_json,
-                    lambda store, cid: store.remove_manual_members(cid, entity, emails))
+                    lambda store, cid, eid: store.entities.remove_manual_members(cid, eid, emails))

@@ -9,6 +9,7 @@ import typer
 
 from pdsearch.cli.common import (
     DataDirOption,
+    SemanticOption,
     fail,
     parse_data_dir,
     reported_errors,
@@ -43,13 +44,15 @@ def serve(
             "default PDSEARCH_PUBLIC_URL, else the URL each request came to."
         ),
     ] = None,
+    semantic: SemanticOption = None,
 ) -> None:
-    """Run the service: the REST API under /api/v1 (docs at /docs) and scheduled syncs.
+    """Run the service: the REST API under /api/v1 (docs at /docs), MCP at /mcp, and syncs.
 
     Options left out come from PDSEARCH_* variables, then the settings file."""
     from pdsearch.config import Settings
 
-    given = {"host": host, "port": port, "log_level": log_level, "public_url": public_url}
+    given = {"host": host, "port": port, "log_level": log_level, "public_url": public_url,
+             "semantic": semantic}
     try:
         settings = Settings.load(data_dir, **{k: v for k, v in given.items() if v is not None})
     except ValueError as exc:
@@ -66,20 +69,39 @@ def serve(
             "service could guess it. Use a long random token.",
             err=True,
         )
+    if "*" in settings.trusted_proxies:
+        typer.echo(
+            f"Warning: PDSEARCH_TRUSTED_PROXIES=* believes the {settings.user_header} header "
+            "(who searches) from any address. Do this only when nothing but the SSO proxy can "
+            "reach the service; otherwise name the proxy's address.",
+            err=True,
+        )
     import logging
 
     import uvicorn
 
+    from pdsearch.stopping import StoppableServer
     from pdsearch.web.app import AccessLogRedactor, create_app
 
     _check_listen_address(settings.host, settings.port)
     with reported_errors():
         service = create_app(settings)
+    # proxy_headers off: uvicorn would otherwise replace the peer's address with one from
+    # X-Forwarded-For, and the search page decides from the real peer whether a user header
+    # comes from a trusted SSO proxy (PDSEARCH_TRUSTED_PROXIES).
+    config = uvicorn.Config(
+        service, host=settings.host, port=settings.port, log_level=settings.log_level,
+        proxy_headers=False,
+    )
     logging.getLogger("uvicorn.access").addFilter(AccessLogRedactor())
     where = f"http://{settings.host}:{settings.port}"
-    typer.echo(f"pdsearch: API {where}/api/v1, docs {where}/docs, data in {settings.home}")
+    typer.echo(f"pdsearch: API {where}/api/v1, docs {where}/docs, MCP {where}/mcp, data in "
+               f"{settings.home}")
+    # SIGTERM, or Ctrl-C unless started with SIGINT ignored, stops it gracefully: running syncs
+    # are recorded as canceled, store and index closed, exit code 0.
+    server = StoppableServer(config)
     try:
-        uvicorn.run(service, host=settings.host, port=settings.port, log_level=settings.log_level)
+        server.run()
     except SystemExit as exc:
         if exc.code not in (0, None):  # uvicorn's 3: it could not start (the cause is logged)
             fail(f"The service could not listen on {settings.host}:{settings.port} (see above); "

@@ -8,10 +8,46 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+
+if TYPE_CHECKING:
+    from pdsearch.simulator.account import Account
+
+
+def bad(message: str) -> NoReturn:
+    """Refuse the options: one line on stderr, exit 2."""
+    typer.echo(f"pdsearch simulate: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _abilities(has: set[str], without: list[str] | None) -> set[str] | None:
+    """The account's abilities less ``--without-ability`` (None: all of them, unchanged)."""
+    if not without:
+        return None
+    unknown = sorted(set(without) - has)
+    if unknown:
+        bad(f"--without-ability: {', '.join(unknown)} is not an ability of the account "
+            f"(it has: {', '.join(sorted(has))})")
+    return has - set(without)
+
+
+def _first_save(account: Account, save: Path) -> None:
+    """Write the account to ``--save`` at start, so an unwritable path is refused before the
+    simulator listens; a file that is not an account file is not overwritten."""
+    from pdsearch.simulator.account import AccountError
+    from pdsearch.simulator.account_file import is_account_file
+
+    if save.is_file() and not is_account_file(save):
+        bad(f"--save: {save} exists and is not an account file; it would be overwritten. "
+            "Give a new path (or a file written by --save before).")
+    try:
+        account.save(save)
+    except AccountError as exc:
+        bad(f"--save: {exc}")
 
 
 def simulate(
@@ -54,6 +90,13 @@ def simulate(
     slow_seconds: Annotated[
         float, typer.Option(help="How long the 'timeout' fault keeps a client waiting.")
     ] = 120.0,
+    audit_trail: Annotated[
+        bool,
+        typer.Option(
+            "--audit-trail/--no-audit-trail",
+            help="Whether the account has the Audit Trail feature (without: /audit/records 402).",
+        ),
+    ] = True,
     without_ability: Annotated[
         list[str] | None,
         typer.Option(help="Remove an account ability (teams: /teams answers 402). Repeatable."),
@@ -67,16 +110,10 @@ def simulate(
     ] = None,
 ) -> None:
     """Run a PagerDuty look-alike on loopback; prints one JSON line when ready, Ctrl-C stops it."""
-    import signal
-
     from pdsearch.simulator.account import AccountError
-    from pdsearch.simulator.account_load import is_account_file
     from pdsearch.simulator.config import SimulatorConfig
     from pdsearch.simulator.server import SimulatorServer, build_account
-
-    def bad(message: str) -> NoReturn:
-        typer.echo(f"pdsearch simulate: {message}", err=True)
-        raise typer.Exit(2)
+    from pdsearch.stopping import on_stop_signals
 
     sizes = {"teams": teams, "users": users, "schedules": schedules, "policies": policies}
     overrides: dict[str, Any] = {k: v for k, v in sizes.items() if v is not None}
@@ -102,6 +139,7 @@ def simulate(
             rate_limit=rate_limit,
             latency_ms=latency_ms,
             fault_rate=fault_rate,
+            audit_trail=audit_trail,
             load=load,
             save=save,
             **overrides,
@@ -117,31 +155,10 @@ def simulate(
         bad(str(exc))
     if oauth_user_id is not None and oauth_user_id not in account.users:
         bad(f"--oauth-user-id {oauth_user_id} is not a user of the account")
-    abilities = None
-    if without_ability:
-        unknown = sorted(set(without_ability) - set(account.abilities))
-        if unknown:
-            bad(f"--without-ability: {', '.join(unknown)} is not an ability of the account "
-                f"(it has: {', '.join(sorted(account.abilities))})")
-        abilities = set(account.abilities) - set(without_ability)
-    if save is not None and save.is_file() and not is_account_file(save):
-        bad(f"--save: {save} exists and is not an account file; it would be overwritten. "
-            "Give a new path (or a file written by --save before).")
+    abilities = _abilities(set(account.abilities), without_ability)
     if save is not None:
-        try:  # written at start, so an unwritable --save is refused before listening
-            account.save(save)
-        except AccountError as exc:
-            bad(f"--save: {exc}")
+        _first_save(account, save)
     server = SimulatorServer(config, account, abilities=abilities, slow_seconds=slow_seconds)
-    try:
-        server.start()
-    except OSError as exc:
-        typer.echo(
-            f"pdsearch simulate: cannot listen on {host}:{port} ({exc.strerror or exc}); "
-            "choose another --port or use --port 0.",
-            err=True,
-        )
-        raise typer.Exit(1) from None
 
     def save_account() -> None:
         if save is not None:
@@ -151,16 +168,25 @@ def simulate(
                 typer.echo(f"pdsearch simulate: {exc}", err=True)
                 raise typer.Exit(1) from None
 
-    def stop_on_signal(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, stop_on_signal)
-    try:
-        typer.echo(json.dumps(server.ready_info()))
-        sys.stdout.flush()
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-        save_account()
+    # Stopped by SIGTERM, or Ctrl-C unless this process was started with SIGINT ignored (a
+    # background job keeps ignoring it). The handler only notes the signal, so one never lands
+    # half-way through starting, stopping or saving.
+    stopped: list[int] = []
+    with on_stop_signals(stopped.append):
+        try:
+            server.start()
+        except OSError as exc:
+            typer.echo(
+                f"pdsearch simulate: cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                "choose another --port or use --port 0.",
+                err=True,
+            )
+            raise typer.Exit(1) from None
+        try:
+            typer.echo(json.dumps(server.ready_info()))
+            sys.stdout.flush()
+            while not stopped:
+                time.sleep(0.1)
+        finally:
+            server.stop()
+            save_account()
