@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from benchmarks import embed_bench, incremental_bench, oncall_bench, replicas_bench
+
 MB = 2**20
 
 # Targets (issue 7).
@@ -16,6 +18,10 @@ P99_MS = 10.0
 FLOOR_RATIO = 1.5
 HTTP_P50_MS = 10.0
 INDEX_RATE = 5000
+# Targets (issue 16): OpenSearch, one node, at 100,000 documents.
+OS_HTTP_P50_MS = 25.0
+OS_HTTP_P99_MS = 80.0
+OS_INDEX_RATE = 2000
 
 
 def _mark(ok: bool) -> str:
@@ -241,6 +247,10 @@ def search_section(res: dict[str, Any], largest_target: int) -> list[str]:
     if big:
         out += _by_query(big, largest_target)
         out += _search_targets(big, largest_target)
+    if "hybrid" in res:
+        from benchmarks.hybrid_bench import section
+
+        out += section(res["hybrid"])
     return out
 
 
@@ -289,6 +299,137 @@ def _search_targets(fig: dict[str, Any], size: int) -> list[str]:
     return rows
 
 
+def opensearch_section(res: dict[str, Any]) -> list[str]:
+    """Scenario 7: OpenSearch beside SQLite (benchmarks/opensearch_bench.py)."""
+    nan = {"p50_ms": math.nan, "p99_ms": math.nan}
+    indexing = res["indexing"]
+    out = [
+        "## 7. OpenSearch beside SQLite",
+        "",
+        f"{res['documents']:,} documents (scenario 4's, the user sees {res['visible']:,} = "
+        f"{res['visible_share']:.1%}) in one OpenSearch 2.19 node on 127.0.0.1 and in SQLite, "
+        "one store. In-process: `pdsearch.search.search` on `OpenSearchIndex` (admin: an "
+        "administrator, who sees every document). HTTP: `POST /api/v1/search` of `pdsearch "
+        "serve` in its own process, with `PDSEARCH_INDEX_URL` (OpenSearch) and without "
+        "(SQLite), one keep-alive client each, after the same warm-up. Indexing: `upsert` "
+        f"calls of the sync's batch ({indexing['batch']} documents), each ending with a "
+        "refresh (what a sync does), on a node warmed up first (a scratch index of 10% of the "
+        "documents, written and searched, then deleted: a node just started spends its CPU "
+        "compiling). Times in ms; hits = mean total the user gets.",
+        "",
+        "| query | hits | OpenSearch in-process p50 | p99 | OpenSearch HTTP p50 | p99 | "
+        "SQLite HTTP p50 | p99 | admin hits | admin p50 | p99 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, cls in res["classes"].items():
+        http, sqlite = cls.get("http", nan), cls.get("sqlite_http", nan)
+        out.append(
+            f"| {name} (`{cls['queries'][0]}` …) | {cls['hits']:.0f} "
+            f"| {_ms(cls['in_process']['p50_ms'])} | {_ms(cls['in_process']['p99_ms'])} "
+            f"| {_ms(http['p50_ms'])} | {_ms(http['p99_ms'])} "
+            f"| {_ms(sqlite['p50_ms'])} | {_ms(sqlite['p99_ms'])} "
+            f"| {cls['admin_hits']:.0f} | {_ms(cls['admin']['p50_ms'])} "
+            f"| {_ms(cls['admin']['p99_ms'])} |"
+        )
+    out.append("")
+    https = [c["http"] for c in res["classes"].values() if "http" in c]
+    rate = indexing["docs_per_second"]
+    rows = [
+        f"Targets at {res['documents']:,} documents (worst query class):",
+        "",
+        "| measure | value | target | |",
+        "|---|---|---|---|",
+    ]
+    if https:
+        p50 = max(h["p50_ms"] for h in https)
+        p99 = max(h["p99_ms"] for h in https)
+        rows += [
+            f"| OpenSearch HTTP p50 | {p50:.2f} ms | ≤ {OS_HTTP_P50_MS:g} ms | "
+            f"{_mark(p50 <= OS_HTTP_P50_MS)} |",
+            f"| OpenSearch HTTP p99 | {p99:.2f} ms | ≤ {OS_HTTP_P99_MS:g} ms | "
+            f"{_mark(p99 <= OS_HTTP_P99_MS)} |",
+        ]
+    load = res.get("bulk_load")
+    rows += [
+        f"| OpenSearch indexing as a sync writes (a refresh per {indexing['batch']}) | "
+        f"{rate:,.0f} documents/s ({_s(indexing['seconds'])}) | "
+        f"≥ {OS_INDEX_RATE:,} | {_mark(rate >= OS_INDEX_RATE)} |",
+    ]
+    if load:
+        bulk_rate = load["docs_per_second"]
+        rows.append(
+            f"| OpenSearch bulk load (same requests, one refresh at the end) | "
+            f"{bulk_rate:,.0f} documents/s ({_s(load['seconds'])}) | ≥ {OS_INDEX_RATE:,} | "
+            f"{_mark(bulk_rate >= OS_INDEX_RATE)} |")
+    rows += [
+        f"| SQLite indexing, same documents | "
+        f"{res['sqlite_indexing']['docs_per_second']:,.0f} documents/s | | |",
+        "",
+    ]
+    if "node_cpu_ms_per_doc" in indexing:
+        rows += [
+            f"Indexing cost, as a sync writes: the node spent {indexing['node_cpu_seconds']:.1f} "
+            f"CPU-seconds ({indexing['node_cpu_ms_per_doc']:.3f} ms a document, "
+            f"{1000 / indexing['node_cpu_ms_per_doc']:,.0f} documents per CPU-second), this "
+            f"process {indexing['client_cpu_seconds']:.1f}; the merges the writes set off "
+            f"ended {indexing['merge_settle_seconds']:.1f} s after the last write, leaving "
+            f"{indexing['segments']} segments, {indexing['store_bytes'] / MB:.0f} MB."
+            + (f" Bulk load: {load['node_cpu_ms_per_doc']:.3f} ms of node CPU a document."
+               if load else ""),
+            "",
+        ]
+    vectors = res.get("vectors")
+    if vectors:
+        rows += [
+            f"Meaning vectors: {vectors['stored']:,} random unit vectors of 384 numbers (for "
+            f"the first {vectors['stored']:,} of the {res['documents']:,} documents) stored "
+            f"at {vectors['vectors_per_second']:,.0f} a second "
+            f"({vectors['node_cpu_ms_per_vector']:.2f} ms of node CPU each: a partial update "
+            "rewrites the document and inserts into the HNSW graph, lucene engine); k-NN with "
+            f"the access filter as the query's filter, k = {vectors['k']}:",
+            "",
+            "| searcher | found (mean) | p50 | p99 |",
+            "|---|---|---|---|",
+            f"| user ({res['visible_share']:.1%} visible) | {vectors['user']['found']:.1f} | "
+            f"{_ms(vectors['user']['p50_ms'])} | {_ms(vectors['user']['p99_ms'])} |",
+            f"| administrator (all) | {vectors['admin']['found']:.1f} | "
+            f"{_ms(vectors['admin']['p50_ms'])} | {_ms(vectors['admin']['p99_ms'])} |",
+            "",
+        ]
+    return out + rows
+
+
+def store_section(res: dict[str, Any]) -> list[str]:
+    """Scenario ``store``: the state store's hot paths on each engine."""
+    engines = [(name, res.get(name)) for name in ("sqlite", "postgresql")]
+    rows = [
+        "## 5. State store (SQLite and PostgreSQL)",
+        "",
+        "One call at a time on a warm store; 10,000 users in 400 teams. `memberships` and "
+        "`for_user` run on every search, a job's progress update at every progress report of "
+        "a sync.",
+        "",
+        "| operation | " + " | ".join(f"{name} p50 / p99" for name, _ in engines) + " |",
+        "|---|" + "---|" * len(engines),
+    ]
+    for op in ("memberships", "for_user", "job_progress_update", "job_get", "connector_get"):
+        cells = [
+            f"{fig[op]['p50_us'] / 1000:.3f} / {fig[op]['p99_us'] / 1000:.3f} ms"
+            if fig else "not measured" for _, fig in engines
+        ]
+        rows.append(f"| `{op}` | " + " | ".join(cells) + " |")
+    cells = [f"{fig['memberships_4_threads_per_s']:,.0f} /s" if fig else "not measured"
+             for _, fig in engines]
+    rows.append("| `memberships`, 4 threads | " + " | ".join(cells) + " |")
+    cells = [f"{fig['replace_derived_seconds']:.2f} s" if fig else "not measured"
+             for _, fig in engines]
+    rows.append("| `replace_derived` (one sync's 401 entities) | " + " | ".join(cells) + " |")
+    if res.get("postgresql") is None:
+        rows += ["", "PostgreSQL was not measured: give `--database-url` (or "
+                 "PDSEARCH_TEST_DATABASE_URL, as `./run services` prints it)."]
+    return [*rows, ""]
+
+
 def render(results: dict[str, Any], notes: str = "") -> str:
     """The whole page; ``notes`` (kept by hand between runs) follow the tables."""
     quick = bool(results.get("quick"))
@@ -296,9 +437,11 @@ def render(results: dict[str, Any], notes: str = "") -> str:
         "# Benchmarks",
         "",
         "Produced by `./run bench` (`python -m benchmarks`; `--quick` for the short form CI "
-        "runs, `--scenarios sync,ratelimit,peers,search` to choose). Every figure below is "
-        "from one run of the command on the machine described; the page is rewritten by each "
-        "full run, except the notes at the end.",
+        "runs, `--scenarios sync,ratelimit,peers,incremental,search,embed,store,opensearch,"
+        "replicas,oncall` to "
+        "choose). "
+        "Every figure below is from one run of the command on the machine described; the page "
+        "is rewritten by each full run, except the notes at the end.",
         "",
     ]
     lines += machine_section(results["machine"], quick, results.get("elapsed_seconds", 0.0))
@@ -307,8 +450,26 @@ def render(results: dict[str, Any], notes: str = "") -> str:
         lines += sync_section(sync)
         lines += ratelimit_section(sync)
         lines += peers_section(sync)
+    incremental = results.get("incremental")
+    if incremental:
+        lines += incremental_bench.section(incremental)
     search = results.get("search")
     if search:
         lines += search_section(search, int(results.get("search_target_size", 100_000)))
+    embed = results.get("embed")
+    if embed:
+        lines += embed_bench.section(embed)
+    store = results.get("store")
+    if store:
+        lines += store_section(store)
+    opensearch = results.get("opensearch")
+    if opensearch:
+        lines += opensearch_section(opensearch)
+    replicas = results.get("replicas")
+    if replicas:
+        lines += replicas_bench.render(replicas)
+    oncall = results.get("oncall")
+    if oncall:
+        lines += oncall_bench.section(oncall)
     lines += ["## Notes", "", notes.strip() or "(none yet)", ""]
     return "\n".join(lines)

@@ -140,14 +140,14 @@ def prepare_home(home: Path, docs: Sequence[Document], subdomain: str) -> dict[s
     settings = Settings(home=home)
     store = Store.open(settings)
     try:
-        connector = store.create_connector("bench", "api_key", "us", {"api_key": "unused"})
+        connector = store.connectors.create("bench", "api_key", "us", {"api_key": "unused"})
         entities = [Entity(subdomain, subdomain, "account", frozenset({ADMIN}))]
         entities += [
             Entity(team_id(n), f"Team {n}", "team", frozenset({USER} if n == 0 else set()))
             for n in range(TEAMS)
         ]
-        store.replace_derived_entities(connector.id, entities)
-        visible_to = store.entities_for_user(USER, connector.id)
+        store.entities.replace_derived(connector.id, entities)
+        visible_to = store.entities.for_user(USER, connector.id)
     finally:
         store.close()
     docs = [replace(d, source=connector.id) for d in docs]
@@ -170,7 +170,7 @@ def prepare_home(home: Path, docs: Sequence[Document], subdomain: str) -> dict[s
     }
 
 
-def _time_each(
+def time_each(
     run: Callable[[str], int], queries: Sequence[str], rounds: int
 ) -> tuple[Timings, float, dict[str, float]]:
     """Time ``run`` on every query ``rounds`` times (after one warm-up): all samples, the mean
@@ -187,7 +187,7 @@ def _time_each(
     return Timings(samples), statistics.fmean(totals), medians
 
 
-def _settle(run: Callable[[str], int]) -> None:
+def settle(run: Callable[[str], int]) -> None:
     """Run every query once, then give the index a second: on opening, an index of more than
     10,000 documents reads its document-frequency snapshot in the background (0.2 s at
     100,000) and ranks with FTS5's bm25 until it has it. The figures are the steady state."""
@@ -227,17 +227,24 @@ def _free_port() -> int:
 
 
 class ServiceProcess:
-    """``pdsearch serve`` on a loopback port in a child process, stopped on exit."""
+    """``pdsearch serve`` on a loopback port in a child process, stopped on exit; ``env`` adds
+    ``PDSEARCH_*`` settings (the parent's own are not passed on)."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, env: dict[str, str] | None = None) -> None:
         self.home = home
+        self.env = dict(env or {})
         self.port = _free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._process: subprocess.Popen[bytes] | None = None
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
     def __enter__(self) -> ServiceProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PDSEARCH_")}
         env["PDSEARCH_API_TOKEN"] = TOKEN
+        env.update(self.env)
         self._process = subprocess.Popen(
             [sys.executable, "-m", "pdsearch", "serve", "--data-dir", str(self.home),
              "--port", str(self.port), "--log-level", "warning"],
@@ -279,16 +286,16 @@ def measure_size(home: Path, rounds: int, http: bool) -> dict[str, Any]:
     classes: dict[str, Any] = {}
     try:
         def in_process(query: str) -> int:
-            return search(index, store, query, USER).total
+            return search(index, store.entities, query, USER).total
 
         def as_admin(query: str) -> int:
-            return search(index, store, query, ADMIN).total
+            return search(index, store.entities, query, ADMIN).total
 
-        _settle(in_process)
+        settle(in_process)
         for name, queries in QUERIES.items():
-            timings, hits, medians = _time_each(in_process, queries, rounds)
-            admin_timings, admin_hits, admin_medians = _time_each(as_admin, queries, rounds)
-            raw_timings, raw_hits, raw_medians = _time_each(raw, queries, rounds)
+            timings, hits, medians = time_each(in_process, queries, rounds)
+            admin_timings, admin_hits, admin_medians = time_each(as_admin, queries, rounds)
+            raw_timings, raw_hits, raw_medians = time_each(raw, queries, rounds)
             classes[name] = {
                 "admin": admin_timings.summary(),
                 "admin_hits": admin_hits,
@@ -305,7 +312,8 @@ def measure_size(home: Path, rounds: int, http: bool) -> dict[str, Any]:
         index.close()
         store.close()
     if http:
-        with ServiceProcess(home) as service, httpx.Client(
+        # Keyword search, as in-process: hybrid search is measured by hybrid_bench.py.
+        with ServiceProcess(home, {"PDSEARCH_SEMANTIC": "off"}) as service, httpx.Client(
             base_url=service.base_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
         ) as client:
             def over_http(query: str) -> int:
@@ -313,9 +321,9 @@ def measure_size(home: Path, rounds: int, http: bool) -> dict[str, Any]:
                 response.raise_for_status()
                 return int(response.json()["total"])
 
-            _settle(over_http)
+            settle(over_http)
             for name, queries in QUERIES.items():
-                timings, hits, _ = _time_each(over_http, queries, rounds)
+                timings, hits, _ = time_each(over_http, queries, rounds)
                 classes[name]["http"] = timings.summary()
                 classes[name]["http_hits"] = hits
     return classes

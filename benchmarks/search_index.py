@@ -47,7 +47,7 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 
-from pdsearch.index.base import Document
+from pdsearch.index.base import Document, Grant
 from pdsearch.index.query import to_fts
 from pdsearch.index.sqlite import SqliteIndex, acl_expression
 
@@ -132,7 +132,8 @@ WHERE docs_fts MATCH ?
 def rowid_in_search(db: sqlite3.Connection, plus: bool) -> Callable[[str, set[str]], int]:
     def search(query: str, entities: set[str]) -> int:
         user = to_fts(query)
-        assert user is not None
+        if user is None:
+            raise ValueError(f"the benchmark query {query!r} has no words to match")
         match = "(" + user + ")"  # as the token form's user part (no column filter)
         ents = sorted(entities)
         fmt = {"plus": "+" if plus else "", "qs": ", ".join("?" * len(ents))}
@@ -158,7 +159,7 @@ def run(docs: int, repeat: int, path: Path) -> dict[str, object]:
     index, build_s = build(path, docs)
     db = sqlite3.connect(path)
     forms: dict[str, Callable[[str, set[str]], int]] = {
-        "token": lambda q, e: index.search(q, e, limit=10).total,
+        "token": lambda q, e: index.search(q, {Grant("bench", x) for x in e}, limit=10).total,
         "+rowid IN": rowid_in_search(db, plus=True),
         "rowid IN": rowid_in_search(db, plus=False),
     }
@@ -178,11 +179,12 @@ def run(docs: int, repeat: int, path: Path) -> dict[str, object]:
             if len(set(totals.values())) != 1:
                 raise SystemExit(f"forms disagree on {query!r} for {user}: {totals}")
     db.close()
-    plan = index.explain("payments", {"PT00001"})
+    plan = index.explain("payments", {Grant("bench", "PT00001")})
     index.close()
     return {"docs": docs, "build_seconds": round(build_s, 1),
             "build_docs_per_second": round(docs / build_s), "sqlite": sqlite3.sqlite_version,
-            "acl_expression_example": acl_expression({"PT00001"}), "plan": plan, "rows": rows}
+            "acl_expression_example": acl_expression({Grant("bench", "PT00001")}), "plan": plan,
+            "rows": rows}
 
 
 def print_table(result: dict[str, object]) -> None:

@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     ]  # fmt: skip
     server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     try:
-        assert server.stdout is not None
+        if server.stdout is None:
+            raise RuntimeError("the simulator was started without a pipe for its stdout")
         ready = json.loads(server.stdout.readline())
         from pdsearch.simulator.config import SCALES
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks import peers
+from benchmarks import incremental_bench, peers
 
 
 def peak_rss_bytes() -> int:
@@ -78,19 +78,19 @@ async def run_sync(
     clients: list[PagerDutyClient] = []
     transport = CountingTransport()
 
-    def factory(connector: Any, store: Any, **options: Any) -> PagerDutyClient:
+    def factory(connector: Any, connectors: Any, **options: Any) -> PagerDutyClient:
         # The service's own factory; kept to read the client's rate-limit record afterwards.
         if time_scale != 1.0:
             options["clock"] = ScaledClock(time_scale)
         options["transport"] = transport
-        client = client_for(connector, store, **options)
+        client = client_for(connector, connectors, **options)
         clients.append(client)
         return client
 
     store = Store(data_dir / "state.db", Fernet.generate_key())
     index = SqliteIndex(data_dir / "index.db")
     try:
-        connector = store.create_connector(
+        connector = store.connectors.create(
             "bench", "api_key", "us", {"api_key": api_key}, base_url=base_url
         )
         service = SyncService(store, index, client_factory=factory)
@@ -122,12 +122,13 @@ async def run_sync(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.worker")
-    parser.add_argument("command", choices=("sync", "peer-list", "peer-byid"))
+    parser.add_argument("command", choices=("sync", "incremental", "peer-list", "peer-byid"))
     parser.add_argument("--base-url", required=True)
     parser.add_argument("--api-key", required=True)
     parser.add_argument("--data-dir", type=Path)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--time-scale", type=float, default=1.0)
+    parser.add_argument("--changes", type=int, default=10)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     result: dict[str, Any]
@@ -136,6 +137,12 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("sync needs --data-dir")
         result = asyncio.run(
             run_sync(args.base_url, args.api_key, args.data_dir, time_scale=args.time_scale)
+        )
+    elif args.command == "incremental":
+        if args.data_dir is None:
+            parser.error("incremental needs --data-dir")
+        result = asyncio.run(
+            incremental_bench.measure(args.base_url, args.api_key, args.data_dir, args.changes)
         )
     elif args.command == "peer-list":
         result = peers.list_serially(args.base_url, args.api_key)
