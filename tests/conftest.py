@@ -200,7 +200,7 @@ class SyncEnv:
 
     @property
     def connector(self) -> _Any:
-        return self.store.get_connector(self.connector_id)
+        return self.store.connectors.get(self.connector_id)
 
     def pd(self) -> _httpx.AsyncClient:
         return _httpx.AsyncClient(
@@ -220,7 +220,7 @@ def make_sync_env(tmp_path: _Path, sim: _Any, **service_options: _Any) -> SyncEn
     tmp_path.mkdir(parents=True, exist_ok=True)
     store = Store(tmp_path / "state.db", Fernet.generate_key())
     index = SqliteIndex(tmp_path / "index.db")
-    connector = store.create_connector(
+    connector = store.connectors.create(
         "acme", "api_key", "us", {"api_key": sim.api_key}, base_url=PD_BASE_URL
     )
     transport = _httpx.ASGITransport(app=sim.app)
@@ -252,3 +252,171 @@ def sync_env_factory(tmp_path: _Path) -> _Any:
     for env in made:
         env.index.close()
         env.store.close()
+
+
+# --- process hygiene: no test leaves a process running ---
+# After each test, the pytest process's children are noted with the test during which they
+# first appeared; when the session ends, any still running (zombies aside: they have ended)
+# fail the session, named with that test, and are killed with their own children. Linux only
+# (/proc); elsewhere nothing is checked.
+import os as _os  # noqa: E402
+import signal as _signal  # noqa: E402
+
+_first_seen: dict[int, str] = {}
+
+
+def _children_of(pid: int) -> set[int]:
+    found: set[int] = set()
+    try:
+        tasks = list(_Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:  # each thread's own children: a Popen from any thread counts
+        try:
+            found.update(int(p) for p in (task / "children").read_text().split())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = _Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def _command_line(pid: int) -> str:
+    try:
+        raw = _Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "?"
+    return " ".join(part.decode(errors="replace") for part in raw.split(b"\0") if part)[:300]
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, children first (killed before their parent)."""
+    out: list[int] = []
+    for child in _children_of(pid):
+        out += _tree(child)
+    return [*out, pid]
+
+
+@_pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: _pytest.Item, nextitem: _pytest.Item | None) -> _Any:
+    yield
+    for pid in _children_of(_os.getpid()):
+        _first_seen.setdefault(pid, item.nodeid)
+
+
+def pytest_sessionfinish(session: _pytest.Session, exitstatus: int) -> None:
+    if not _Path("/proc/self/task").is_dir() or session.config.pluginmanager.has_plugin(
+        "dsession"  # pytest-xdist's controller: its children are the workers
+    ):
+        return
+    left = sorted(pid for pid in _children_of(_os.getpid()) if _running(pid))
+    if not left:
+        return
+    lines = [
+        f"  pid {pid}: {_command_line(pid)} (started during {_first_seen.get(pid, 'the session')})"
+        for pid in left
+    ]
+    for pid in left:
+        for member in _tree(pid):
+            with _contextlib.suppress(OSError):
+                _os.kill(member, _signal.SIGKILL)
+        with _contextlib.suppress(OSError):
+            _os.waitpid(pid, 0)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    message = "\n".join(
+        [f"{len(left)} process(es) started by the tests were still running; killed:", *lines]
+    )
+    if reporter is not None:
+        reporter.ensure_newline()
+        reporter.write_sep("=", "processes left running", red=True)
+        reporter.write_line(message, red=True)
+    else:
+        print(message)
+    session.exitstatus = _pytest.ExitCode.TESTS_FAILED
+
+
+# --- real servers (database_url, opensearch_url) ---
+# A PostgreSQL and an OpenSearch node on loopback, one of each for the whole session, shared by
+# every test: name your databases and indices uniquely and drop them. ``./run test`` starts both
+# once (``./run services``) and passes their URLs in PDSEARCH_TEST_DATABASE_URL and
+# PDSEARCH_TEST_INDEX_URL; without those (pytest run directly) the first test that asks starts
+# the server it needs through pdsearch.devservices, and the session's end stops it.
+from collections.abc import Iterator as _ServerIterator  # noqa: E402
+
+from pdsearch.devservices import Options as _ServicesOptions  # noqa: E402
+from pdsearch.devservices import running as _running_services  # noqa: E402
+
+DATABASE_URL_ENV = "PDSEARCH_TEST_DATABASE_URL"
+INDEX_URL_ENV = "PDSEARCH_TEST_INDEX_URL"
+
+
+def _server_url(env: str, *, postgres: bool) -> _ServerIterator[str]:
+    given = _os.environ.get(env)
+    if given:
+        yield given
+        return
+    with _running_services(
+        _ServicesOptions(quick=True), postgres=postgres, opensearch=not postgres
+    ) as services:
+        url = services.database_url if postgres else services.index_url
+        assert url is not None
+        yield url
+
+
+@_pytest.fixture(scope="session")
+def database_url() -> _ServerIterator[str]:
+    """``postgresql://pdsearch:<password>@127.0.0.1:<port>/pdsearch``; the role may create
+    databases (not a superuser)."""
+    yield from _server_url(DATABASE_URL_ENV, postgres=True)
+
+
+@_pytest.fixture(scope="session")
+def opensearch_url() -> _ServerIterator[str]:
+    """``http://127.0.0.1:<port>``: OpenSearch 2.19.1, no security plugin, English analysis,
+    Painless, and k-NN with the ``lucene`` engine only (no native libraries)."""
+    yield from _server_url(INDEX_URL_ENV, postgres=False)
+
+
+# --- PostgreSQL per test (postgres_schema_url) ---
+# ``postgres_schema_url``: the session's PostgreSQL server (``database_url`` above) with a fresh,
+# empty schema as the connection's search_path (dropped afterwards), so each test sees an empty
+# database in a few milliseconds instead of the ~0.3 s a CREATE DATABASE takes. Only a role that
+# may create schemas is assumed.
+import secrets as _pg_secrets  # noqa: E402
+from collections.abc import Iterator as _PgIterator  # noqa: E402
+
+import psycopg as _psycopg  # noqa: E402
+import sqlalchemy as _sa  # noqa: E402
+from psycopg import sql as _pg_sql  # noqa: E402
+
+
+def _libpq_url(url: str) -> str:
+    """The URL as libpq takes it (no SQLAlchemy driver suffix)."""
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def with_search_path(database_url: str, schema: str) -> str:
+    """``database_url`` whose connections use ``schema`` (libpq's ``options`` parameter)."""
+    url = _sa.make_url(database_url)
+    url = url.update_query_dict({"options": f"-csearch_path={schema}"})
+    return _libpq_url(url.render_as_string(hide_password=False))
+
+
+@_pytest.fixture
+def postgres_schema_url(database_url: str) -> _PgIterator[str]:
+    schema = f"t_{_pg_secrets.token_hex(6)}"
+    with _psycopg.connect(_libpq_url(database_url), autocommit=True) as conn:
+        conn.execute(_pg_sql.SQL("CREATE SCHEMA {}").format(_pg_sql.Identifier(schema)))
+    try:
+        yield with_search_path(database_url, schema)
+    finally:
+        with _psycopg.connect(_libpq_url(database_url), autocommit=True) as conn:
+            conn.execute(
+                _pg_sql.SQL("DROP SCHEMA {} CASCADE").format(_pg_sql.Identifier(schema))
+            )

@@ -75,13 +75,13 @@ def _pick(account: Any) -> Case:
 
 
 def _ids(env: Any, query: str, user: str, limit: int = 100) -> set[str]:
-    return {h.id for h in search(env.index, env.store, query, user, limit=limit).hits}
+    return {h.id for h in search(env.index, env.store.entities, query, user, limit=limit).hits}
 
 
 def _visible(env: Any, user: str) -> set[str]:
     """Computed apart from search: documents whose sys_racl meets the user's entities."""
-    entities = env.store.entities_for_user(user)
-    docs, _ = env.index.list(None, 0, 100_000)
+    entities = env.store.entities.for_user(user, env.connector_id)
+    docs, _ = env.index.list(env.connector_id, 0, 100_000)
     return {d.id for d in docs if entities & set(d.sys_racl)}
 
 
@@ -104,7 +104,7 @@ async def test_a_user_outside_does_not_find_it_by_any_query(synced: tuple[Any, C
                                                             ) -> None:
     env, case = synced
     doc_id = f"schedule:{case.schedule_id}"
-    doc = env.index.get(doc_id)
+    doc = env.index.get(env.connector_id, doc_id)
     assert doc is not None
     queries = [case.schedule_name, f'"{case.schedule_name}"', case.team_name, case.team_id,
                case.schedule_id, doc_id, "", "*", *case.schedule_name.split(),
@@ -118,16 +118,17 @@ async def test_a_user_outside_does_not_find_it_by_any_query(synced: tuple[Any, C
 async def test_an_admin_finds_everything(synced: tuple[Any, Case]) -> None:
     env, case = synced
     everything = env.index.count(env.connector_id)
-    assert search(env.index, env.store, "", case.admin, limit=100).total == everything
+    assert search(env.index, env.store.entities, "", case.admin, limit=100).total == everything
     assert f"schedule:{case.schedule_id}" in _ids(env, case.schedule_name, case.admin)
 
 
 async def test_an_unknown_user_sees_nothing(synced: tuple[Any, Case]) -> None:
     env, case = synced
     for user in ("nobody@example.com", "", "   ", "*", case.team_id):
-        results = search(env.index, env.store, case.schedule_name, user)
-        assert results.total == 0 and results.hits == []
-        assert search(env.index, env.store, "", user).total == 0
+        results = search(env.index, env.store.entities, case.schedule_name, user)
+        assert results.total == 0
+        assert results.hits == []
+        assert search(env.index, env.store.entities, "", user).total == 0
 
 
 async def test_totals_never_count_what_the_user_cannot_see(synced: tuple[Any, Case]
@@ -135,11 +136,11 @@ async def test_totals_never_count_what_the_user_cannot_see(synced: tuple[Any, Ca
     env, case = synced
     for user in (case.member, case.outsider, case.admin):
         visible = _visible(env, user)
-        browse = search(env.index, env.store, "", user, limit=5)
+        browse = search(env.index, env.store.entities, "", user, limit=5)
         assert browse.total == len(visible)
         for query in ("primary", "schedule", case.team_name, "escalation"):
             admin_view = _ids(env, query, case.admin)  # the admin sees every match
-            mine = search(env.index, env.store, query, user, limit=100)
+            mine = search(env.index, env.store.entities, query, user, limit=100)
             assert mine.total == len(admin_view & visible), (user, query)
             assert {h.id for h in mine.hits} <= visible
 
@@ -150,11 +151,11 @@ async def test_hostile_strings_never_raise_nor_widen_access(synced: tuple[Any, C
     for user in (case.member, case.outsider, "nobody@example.com"):
         visible = _visible(env, user)
         for query in HOSTILE:
-            results = search(env.index, env.store, query, user, limit=100)
+            results = search(env.index, env.store.entities, query, user, limit=100)
             assert {h.id for h in results.hits} <= visible, (user, query)
             assert results.total <= len(visible)
     for limit, offset in ((-5, -5), (10_000, 10**9), (0, 0)):
-        results = search(env.index, env.store, "primary", case.member, limit, offset)
+        results = search(env.index, env.store.entities, "primary", case.member, limit, offset)
         assert {h.id for h in results.hits} <= _visible(env, case.member)
 
 
@@ -171,15 +172,16 @@ async def test_team_removal_revokes_and_a_manual_grant_restores_and_survives(
     assert job.status == "succeeded", job.error
     assert doc_id not in _ids(env, case.schedule_name, case.member)
 
-    env.store.add_manual_members(env.connector_id, case.team_id, [case.member.upper()])
+    env.store.entities.add_manual_members(env.connector_id, case.team_id, [case.member.upper()])
     assert doc_id in _ids(env, case.schedule_name, case.member)
 
     for _ in range(2):
         job = await env.service.run(env.connector_id)
         assert job.status == "succeeded", job.error
         assert doc_id in _ids(env, case.schedule_name, case.member)
-    entity = env.store.get_entity(env.connector_id, case.team_id)
-    assert entity is not None and case.member.lower() in entity.manual_user_ids
+    entity = env.store.entities.get(env.connector_id, case.team_id)
+    assert entity is not None
+    assert case.member.lower() in entity.manual_user_ids
 
-    env.store.remove_manual_members(env.connector_id, case.team_id, [case.member])
+    env.store.entities.remove_manual_members(env.connector_id, case.team_id, [case.member])
     assert doc_id not in _ids(env, case.schedule_name, case.member)

@@ -3,8 +3,10 @@ sample users, serves a synced account, and leaves nothing behind on Ctrl-C."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from child_processes import end, pdsearch_command, start
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -40,8 +43,9 @@ def start_demo(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("PDSEARCH_HOME", None)
     env.pop("PDSEARCH_API_TOKEN", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pdsearch", "demo", *args],
+    # SIGINT at its default in the child, however the test command was started.
+    proc = start(
+        pdsearch_command("demo", *args),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
     )
     lines: list[str] = []
@@ -57,7 +61,7 @@ def start_demo(*args: str) -> tuple[subprocess.Popen[str], list[str]]:
 
     threading.Thread(target=read, daemon=True).start()
     if not ready.wait(60):
-        proc.kill()
+        end(proc)
         raise AssertionError("the demo did not get ready in 60 s:\n" + "\n".join(lines))
     return proc, lines
 
@@ -67,8 +71,9 @@ def stop(proc: subprocess.Popen[str], sig: int = signal.SIGINT) -> int:
     try:
         return proc.wait(30)
     except subprocess.TimeoutExpired:
-        proc.kill()
         raise AssertionError(f"the demo did not stop within 30 s of signal {sig}") from None
+    finally:
+        end(proc)
 
 
 def test_demo_serves_a_synced_account_and_stops_cleanly() -> None:
@@ -80,7 +85,9 @@ def test_demo_serves_a_synced_account_and_stops_cleanly() -> None:
         url = re.search(r"Open\s+(http://127\.0\.0\.1:\d+)/", output)
         token = re.search(r"API token\s+(\S+)", output)
         data = re.search(r"Data\s+(\S+) \(temporary", output)
-        assert url and token and data, output
+        assert url, output
+        assert token, output
+        assert data, output
         assert url.group(1) == f"http://127.0.0.1:{port}"
         users = dict(
             (kind.strip(), email)
@@ -93,9 +100,11 @@ def test_demo_serves_a_synced_account_and_stops_cleanly() -> None:
         base, bearer = url.group(1), token.group(1)
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {bearer}"}) as api:
             connectors = api.get("/api/v1/connectors").json()["data"]
-            assert len(connectors) == 1 and connectors[0]["status"] == "connected"
+            assert len(connectors) == 1
+            assert connectors[0]["status"] == "connected"
             jobs = api.get(f"/api/v1/connectors/{connectors[0]['id']}/jobs").json()["data"]
-            assert jobs[0]["status"] == "succeeded" and jobs[0]["counts"]["added"] > 0
+            assert jobs[0]["status"] == "succeeded"
+            assert jobs[0]["counts"]["added"] > 0
             seen = {}
             for kind, email in users.items():
                 found = api.post("/api/v1/search", json={"query": "", "user": email, "limit": 100})
@@ -112,6 +121,18 @@ def test_demo_serves_a_synced_account_and_stops_cleanly() -> None:
             assert 'class="result"' in page
             wrong = api.get("/api/v1/connectors", headers={"Authorization": "Bearer x"})
             assert wrong.status_code == 401
+        # The one line that points the command line at the demo's data works as printed.
+        export = re.search(r"^\s+export PDSEARCH_HOME=(\S+)$", output, re.M)
+        assert export, output
+        assert Path(shlex.split(export.group(1))[0]) == Path(data.group(1))
+        cli_env = {k: v for k, v in os.environ.items() if not k.startswith("PDSEARCH_")}
+        listed = subprocess.run(
+            pdsearch_command("search", "", "--user", users["admin"], "--json"),
+            env={**cli_env, "PDSEARCH_HOME": shlex.split(export.group(1))[0]},
+            capture_output=True, text=True, timeout=60,
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert json.loads(listed.stdout)["total"] == len(seen["admin"])
     finally:
         code = stop(proc)
     assert code == 0, "\n".join(lines)
@@ -151,9 +172,9 @@ def test_demo_keeps_a_given_data_dir_and_reuses_it(tmp_path: Path) -> None:
     from pdsearch.store import Store
 
     with Store.open(Settings(home=data_dir, secret_key=None)) as store:
-        connectors, total = store.list_connectors()
+        connectors, total = store.connectors.list()
         assert total == 1
-        jobs, _ = store.list_jobs(connectors[0].id)
+        jobs, _ = store.jobs.list(connectors[0].id)
         assert [j.status for j in jobs] == ["succeeded", "succeeded"]
 
 
@@ -167,7 +188,8 @@ def test_demo_in_process_leaves_no_thread_or_port(tmp_path: Path) -> None:
         assert [u.kind for u in info.users] == [
             "admin", "public team member", "private team member"
         ]
-        assert info.documents > 0 and demo.simulator is not None
+        assert info.documents > 0
+        assert demo.simulator is not None
         sim_port = demo.simulator.port
         threading.Timer(0.3, demo.stop).start()
         demo.serve()  # returns once stopped
@@ -175,4 +197,5 @@ def test_demo_in_process_leaves_no_thread_or_port(tmp_path: Path) -> None:
         demo.close()
     time.sleep(0.1)  # the timer thread ends just after calling stop()
     assert set(threading.enumerate()) <= before
-    assert port_is_free(demo.port) and port_is_free(sim_port)
+    assert port_is_free(demo.port)
+    assert port_is_free(sim_port)

@@ -19,5 +19,5 @@ def test_reference_reads_self_alias() -> None:
 def test_document_refuses_empty_racl() -> None:
     import pytest
 
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="empty sys_racl"):
         Document("schedule:P1", "schedule", "t", "c", "u", (), "conn")

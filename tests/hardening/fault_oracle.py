@@ -54,7 +54,7 @@ def expected_entities(account: Account) -> Entities:
 
 
 def stored_entities(store: Any, connector_id: str) -> Entities:
-    records, total = store.list_entities(connector_id, 0, 100_000)
+    records, total = store.entities.list(connector_id, 0, 100_000)
     assert total == len(records)
     return {r.entity_id: frozenset(r.user_ids) for r in records}
 

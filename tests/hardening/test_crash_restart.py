@@ -11,6 +11,8 @@ job left running as failed with a truthful error; a clean sync makes the index e
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import random
 import signal
@@ -23,6 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import apsw
 import httpx
 import pytest
 from fault_oracle import (
@@ -78,12 +81,16 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def _integrity(path: Path) -> str:
-    conn = sqlite3.connect(path)
-    try:
-        return str(conn.execute("PRAGMA integrity_check").fetchone()[0])
-    finally:
-        conn.close()
+def _integrity(path: Path, settings: Settings) -> str:
+    """SQLite's integrity check of the state or the index file, each read with the library
+    its owner uses: the index's APSW (its own SQLite), the state's Python ``sqlite3``."""
+    if path == settings.index_path:
+        with contextlib.closing(apsw.Connection(str(path))) as index:
+            row = index.execute("PRAGMA integrity_check").fetchone()
+            assert row is not None
+            return str(row[0])
+    with contextlib.closing(sqlite3.connect(path)) as state:
+        return str(state.execute("PRAGMA integrity_check").fetchone()[0])
 
 
 def _entities(settings: Settings, connector_id: str) -> Any:
@@ -93,13 +100,13 @@ def _entities(settings: Settings, connector_id: str) -> Any:
 
 def _latest_job(settings: Settings, connector_id: str) -> Any:
     with Store.open(settings) as store:
-        jobs = store.list_jobs(connector_id, limit=1)
+        jobs = store.jobs.list(connector_id, limit=1)
         return jobs[0][0] if isinstance(jobs, tuple) else jobs[0]
 
 
 async def _first_sync(settings: Settings, base_url: str, run_it: bool) -> str:
     with Store.open(settings) as store:
-        connector = store.create_connector(NAME, "api_key", "us", {"api_key": API_KEY},
+        connector = store.connectors.create(NAME, "api_key", "us", {"api_key": API_KEY},
                                            base_url=base_url)
         if not run_it:
             return connector.id
@@ -110,6 +117,26 @@ async def _first_sync(settings: Settings, base_url: str, run_it: bool) -> str:
         finally:
             index.close()
     return connector.id
+
+
+def _active_phase(settings: Settings) -> str | None:
+    """The phase of the newest job while it is queued or running, read straight from the state
+    file (a millisecond, where opening the store takes tens: a short phase is not missed)."""
+    try:
+        conn = sqlite3.connect(f"file:{settings.state_path}?mode=ro", uri=True, timeout=0.05)
+    except sqlite3.Error:
+        return None  # the child is still creating the file
+    try:
+        row = conn.execute(
+            "SELECT status, progress FROM jobs ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+    except sqlite3.Error:
+        return None  # not migrated yet, or busy for a moment
+    finally:
+        conn.close()
+    if row is None or row[0] not in ("queued", "running"):
+        return None
+    return str(json.loads(row[1]).get("phase", "starting"))
 
 
 def _kill_at(proc: subprocess.Popen[bytes], settings: Settings, connector_id: str,
@@ -126,15 +153,10 @@ def _kill_at(proc: subprocess.Popen[bytes], settings: Settings, connector_id: st
                 seen = "any"
                 break
         else:
-            try:
-                job = _latest_job(settings, connector_id)
-            except (sqlite3.Error, IndexError, StoreError):
-                job = None  # the child is still opening the files
-            if job is not None and job.status in ("queued", "running"):
-                seen = str(job.progress.get("phase", "starting"))
-                if seen == target or (
-                    seen in PHASE_AFTER.get(target, ())
-                ):
+            phase = _active_phase(settings)
+            if phase is not None:
+                seen = phase
+                if seen == target or seen in PHASE_AFTER.get(target, ()):
                     time.sleep(delay)
                     break
         time.sleep(0.005)
@@ -181,79 +203,102 @@ async def _restart_and_sync(settings: Settings, connector_id: str) -> tuple[Any,
     return interrupted, job
 
 
+#: Simulator latency per attempt: a machine fast enough to finish a sync before the kill lands
+#: gets the same target again with PagerDuty answering more slowly, so every phase aimed at is hit
+#: on any machine (CI's once finished four of eight runs before their kill at 5 ms).
+LATENCIES_MS = (5, 25, 80)
+
+
+def _one_run(server: SimulatorServer, home: Path, mode: str, target: str, delay: float,
+             latency_ms: int) -> str:
+    """One kill at ``target`` and everything checked after it; returns the phase hit."""
+    settings = _settings(home)
+    server.simulator.config.latency_ms = 0
+    connector_id = asyncio.run(_first_sync(settings, server.base_url, run_it=mode == "resync"))
+    first_job_id = _latest_job(settings, connector_id).id if mode == "resync" else None
+    mutate(server.account, tag=f"k{home.name}")
+    with SqliteIndex(settings.index_path) as index:
+        before = index_state(index, connector_id)
+    truth = expected_state(server.account)
+    entities_before = _entities(settings, connector_id)
+    entities_truth = expected_entities(server.account)
+
+    server.simulator.config.latency_ms = latency_ms  # the sync lasts long enough to be hit
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pdsearch", "sync", NAME, "--data-dir", str(settings.home),
+         "--json"],
+        env=_child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        phase = _kill_at(proc, settings, connector_id, target, delay)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        server.simulator.config.latency_ms = 0
+    output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+
+    for db in (settings.state_path, settings.index_path):
+        assert _integrity(db, settings) == "ok", (home, db)
+    try:
+        left = _latest_job(settings, connector_id)
+    except IndexError:
+        left = None
+    if left is None or left.id == first_job_id:
+        phase = "startup"  # killed before it created its job
+    elif left.status not in ("queued", "running"):
+        # Killed after its job was recorded (while closing): a finished sync, judged as one.
+        assert left.status == "succeeded", left
+        phase = "finished"
+    succeeded = left is not None and left.status == "succeeded" and left.id != first_job_id
+    with SqliteIndex(settings.index_path) as index:
+        after = index_state(index, connector_id)
+    verdict = judge(before, truth, after, succeeded)
+    assert verdict.clean, (home, phase, verdict, left, output)
+    # Permission entities: replaced whole or not at all.
+    assert _entities(settings, connector_id) in (entities_before, entities_truth), home
+
+    interrupted, clean = asyncio.run(_restart_and_sync(settings, connector_id))
+    if phase not in ("finished", "startup"):
+        assert left is not None
+        assert interrupted["id"] == left.id
+        assert interrupted["status"] == "failed"
+        assert "did not finish" in interrupted["error"], interrupted
+        assert interrupted["finished_at"] is not None
+    assert clean["status"] == "succeeded", clean
+    with SqliteIndex(settings.index_path) as index:
+        assert index_state(index, connector_id) == expected_state(server.account)
+    assert _entities(settings, connector_id) == expected_entities(server.account)
+    for db in (settings.state_path, settings.index_path):
+        assert _integrity(db, settings) == "ok", (home, db)
+    return phase
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_points_then_restart(
     server: SimulatorServer, tmp_path: Path
 ) -> None:
     rng = random.Random(2026)
-    seen_phases: list[str] = []
+    seen_phases: list[list[str]] = []
     for run, (mode, target) in enumerate(TARGETS):
-        settings = _settings(tmp_path / f"run{run}")
-        server.simulator.config.latency_ms = 0
-        connector_id = asyncio.run(
-            _first_sync(settings, server.base_url, run_it=mode == "resync")
-        )
-        first_job_id = _latest_job(settings, connector_id).id if mode == "resync" else None
-        mutate(server.account, tag=f"k{run}")
-        with SqliteIndex(settings.index_path) as index:
-            before = index_state(index, connector_id)
-        truth = expected_state(server.account)
-        entities_before = _entities(settings, connector_id)
-        entities_truth = expected_entities(server.account)
-
-        server.simulator.config.latency_ms = 5  # the sync lasts long enough to be hit
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pdsearch", "sync", NAME, "--data-dir", str(settings.home),
-             "--json"],
-            env=_child_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )
-        try:
-            phase = _kill_at(proc, settings, connector_id, target, rng.uniform(0.0, 0.1)
-                             if target != "any" else rng.uniform(1.0, 3.0))
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(timeout=10)
-        server.simulator.config.latency_ms = 0
-        seen_phases.append(phase)
-        output = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
-
-        for db in (settings.state_path, settings.index_path):
-            assert _integrity(db) == "ok", (run, db)
-        try:
-            left = _latest_job(settings, connector_id)
-        except IndexError:
-            left = None
-        if left is None or left.id == first_job_id:
-            phase = seen_phases[-1] = "startup"  # killed before it created its job
-        elif left.status not in ("queued", "running"):
-            # Killed after its job was recorded (while closing): a finished sync, judged as one.
-            assert left.status == "succeeded", left
-            phase = seen_phases[-1] = "finished"
-        succeeded = left is not None and left.status == "succeeded" and left.id != first_job_id
-        with SqliteIndex(settings.index_path) as index:
-            after = index_state(index, connector_id)
-        verdict = judge(before, truth, after, succeeded)
-        assert verdict.clean, (run, phase, verdict, left, output)
-        # Permission entities: replaced whole or not at all.
-        assert _entities(settings, connector_id) in (entities_before, entities_truth), run
-
-        interrupted, clean = asyncio.run(_restart_and_sync(settings, connector_id))
-        if phase not in ("finished", "startup"):
-            assert left is not None and interrupted["id"] == left.id
-            assert interrupted["status"] == "failed"
-            assert "did not finish" in interrupted["error"], interrupted
-            assert interrupted["finished_at"] is not None
-        assert clean["status"] == "succeeded", clean
-        with SqliteIndex(settings.index_path) as index:
-            assert index_state(index, connector_id) == expected_state(server.account)
-        assert _entities(settings, connector_id) == expected_entities(server.account)
-        for db in (settings.state_path, settings.index_path):
-            assert _integrity(db) == "ok", (run, db)
-    print("phases hit by SIGKILL:", seen_phases)
-    # The kills landed in the phases aimed at (a few runs may finish first on a fast machine).
-    hit = sum(p not in ("finished", "startup") for p in seen_phases)
-    assert hit >= len(TARGETS) - 3, seen_phases
+        tries: list[str] = []
+        for attempt, latency_ms in enumerate(LATENCIES_MS):
+            # A retry also kills sooner after the phase is seen: local phases (indexing) do not
+            # last longer when PagerDuty answers more slowly.
+            delay = (rng.uniform(0.0, 0.1) / (1 + 4 * attempt) if target != "any"
+                     else rng.uniform(1.0, 3.0))
+            phase = _one_run(server, tmp_path / f"run{run}-{attempt}", mode, target, delay,
+                             latency_ms)
+            tries.append(phase)
+            if phase not in ("finished", "startup"):
+                break
+        seen_phases.append(tries)
+    print("phases hit by SIGKILL (a list per target, one entry per attempt):", seen_phases)
+    # Every target was hit in the phase aimed at, on one attempt or another ("any" may land in
+    # startup once more: a kill before the job exists is a fair outcome of a random delay).
+    missed = [t for t, tries in zip(TARGETS, seen_phases, strict=True)
+              if tries[-1] in ("finished", "startup") and t[1] != "any"]
+    assert not missed, seen_phases
 
 
 @pytest.mark.slow
@@ -283,8 +328,9 @@ def test_cli_sync_right_after_a_killed_one_runs(
     again = subprocess.run(command, env=_child_env(), capture_output=True, timeout=120)
     assert again.returncode == 0, again.stderr.decode()
     with Store.open(settings) as store:
-        old = store.get_job(killed.id)
-    assert old.status == "failed" and old.error, old
+        old = store.jobs.get(killed.id)
+    assert old.status == "failed", old
+    assert old.error, old
     with SqliteIndex(settings.index_path) as index:
         assert index_state(index, connector_id) == expected_state(server.account)
 
@@ -312,7 +358,8 @@ def test_service_started_during_a_cli_sync_leaves_it_alone(
             live = ("policies", "schedules", "indexing")
             if job is not None and job.progress.get("phase") in live:
                 break
-            assert proc.poll() is None and time.monotonic() - started < 30, "no running sync"
+            assert proc.poll() is None, "no running sync"
+            assert time.monotonic() - started < 30, "no running sync"
             time.sleep(0.01)
 
         async def start_service() -> tuple[dict[str, Any], int]:
@@ -394,7 +441,7 @@ def test_sigkill_of_the_service_during_a_sync_then_restart(
             proc.stderr.close()
     assert phase in ("indexing", "deleting"), phase
     for db in (settings.state_path, settings.index_path):
-        assert _integrity(db) == "ok", db
+        assert _integrity(db, settings) == "ok", db
     with SqliteIndex(settings.index_path) as index:
         partial = index_state(index, connector_id)
     assert judge({}, expected_state(server.account), partial, succeeded=False).clean
@@ -403,7 +450,8 @@ def test_sigkill_of_the_service_during_a_sync_then_restart(
     try:
         client = _wait_up(proc, base)
         old = client.get(f"/api/v1/jobs/{job_id}").json()
-        assert old["status"] == "failed" and "did not finish" in old["error"], old
+        assert old["status"] == "failed", old
+        assert "did not finish" in old["error"], old
         new_id = client.post(f"/api/v1/connectors/{connector_id}/sync").json()["job_id"]
         for _ in range(600):
             job = client.get(f"/api/v1/jobs/{new_id}").json()

@@ -1,3 +1,6 @@
+# Over 500 lines on purpose: what is sent, the service under attack and the judging of each answer
+# (state compared around every request) are one harness its tests share; split, each part would
+# be read only with the others open.
 """Hostile input to every route of the service (issue 6): a clear 4xx, never a 500, nothing
 stored half-way.
 
@@ -36,14 +39,14 @@ from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.routing import Route
+from tally import tally
 
 from pdsearch.store import NotFoundError
 
 PD_BASE_URL = "http://127.0.0.1:9"  # the transport answers in-process; never dialled
 USER = "someone@example.com"
-#: Requests sent per route ("METHOD path" -> count), for docs/RELIABILITY.md.
-SENT: Counter[str] = Counter()
-STATUSES: Counter[int] = Counter()
+#: Requests sent per route ("METHOD path" -> count) and their statuses, for docs/RELIABILITY.md.
+SENT = tally("hostile HTTP requests per route (docs/RELIABILITY.md)", "statuses")
 
 # --- what is sent -------------------------------------------------------------------------
 
@@ -218,6 +221,7 @@ class World:
     throwaway: int = 0
     pending: list[str] = field(default_factory=list)  # throwaway connectors to remove
     failures: list[str] = field(default_factory=list)
+    sent: Counter[str] = field(default_factory=Counter)  # this test's requests per route
 
 
 #: What a refused Connect may change, by design: it records the outcome of the check.
@@ -228,16 +232,16 @@ def state_of(services: Any, *, connect_outcome: bool = True) -> dict[str, Any]:
     """Everything a refused call must leave as it was (``connect_outcome=False``: without the
     fields a Connect records)."""
     store, index = services.store, services.index
-    connectors, total = store.list_connectors(limit=10_000)
+    connectors, total = store.connectors.list(limit=10_000)
     rows = [c.to_dict() for c in connectors]
     if not connect_outcome:
         rows = [{k: v for k, v in row.items() if k not in CONNECT_OUTCOME} for row in rows]
     out: dict[str, Any] = {"connectors": rows, "total": total}
     for c in connectors:
-        out[f"credentials {c.id}"] = store.get_credentials(c.id)
-        out[f"entities {c.id}"] = [e.to_dict() for e in store.list_entities(c.id, limit=10_000)[0]]
-        out[f"jobs {c.id}"] = [(j.id, j.status) for j in store.list_jobs(c.id, limit=10_000)[0]]
-    out["schedules"] = store.list_schedules()
+        out[f"credentials {c.id}"] = store.connectors.get_credentials(c.id)
+        out[f"entities {c.id}"] = [e.to_dict() for e in store.entities.list(c.id, limit=10_000)[0]]
+        out[f"jobs {c.id}"] = [(j.id, j.status) for j in store.jobs.list(c.id, limit=10_000)[0]]
+    out["schedules"] = store.schedules.list()
     docs, _ = index.list(None, 0, 100_000)
     out["documents"] = sorted((d.id, d.content_hash, tuple(d.sys_racl), d.source) for d in docs)
     return out
@@ -248,8 +252,8 @@ async def quiet(services: Any) -> None:
     store = services.store
     deadline = time.monotonic() + 20
     while True:
-        connectors, _ = store.list_connectors(limit=10_000)
-        if all(store.running_job(c.id) is None for c in connectors):
+        connectors, _ = store.connectors.list(limit=10_000)
+        if all(store.jobs.running(c.id) is None for c in connectors):
             return
         assert time.monotonic() < deadline, "a sync did not finish"
         await asyncio.sleep(0.02)
@@ -293,15 +297,15 @@ async def attack(
     resp = await world.client.request(method, url, params=params, content=content,
                                       headers=headers)
     took = time.monotonic() - started
-    SENT[route] += 1
-    STATUSES[resp.status_code] += 1
+    SENT.count(route, resp.status_code)
+    world.sent[route] += 1
     what = f"{method} {url[:120]!r} params={str(params)[:80]} body={(content or b'')[:60]!r}"
     problems = []
     if resp.status_code >= 500:
         problems.append(f"status {resp.status_code}: {resp.text[:200]}")
     if "Traceback" in resp.text or 'File "/' in resp.text:
         problems.append("a traceback in the answer")
-    api = url.startswith(("/api/", "/oauth/", "/ui/api/"))
+    api = url.startswith(("/api/", "/oauth/"))
     if api and resp.status_code >= 400 and not has_error_shape(resp):
         problems.append(f"not the error shape: {resp.text[:200]}")
     if "<script>alert(1)" in resp.text:  # pages escape what they echo (the CSP is a backstop)
@@ -320,7 +324,7 @@ async def attack(
         world.failures.append(f"{what}: {problem}")
     while world.pending:  # keep the state small: it is compared around every request
         with contextlib.suppress(NotFoundError):
-            world.services.store.delete_connector(world.pending.pop())
+            world.services.store.connectors.delete(world.pending.pop())
     return resp
 
 
@@ -356,7 +360,8 @@ async def world(
         resp = await client.post("/signin", data={"token": client.headers["Authorization"][7:]})
         assert resp.status_code in (200, 303), resp.text
         resp = await client.get(f"/connectors/{cid}")
-        assert resp.status_code == 200 and 'name="token"' not in resp.text  # signed in
+        assert resp.status_code == 200
+        assert 'name="token"' not in resp.text
         page = resp.text
         csrf = re.search(r'<meta name="csrf-token" content="([^"]+)"', page)
         assert csrf is not None
@@ -454,6 +459,16 @@ def report(world: World) -> None:
         world.failures[:40])
 
 
+def assert_every_route_got(world: World, expected: list[tuple[str, str]], each: int) -> None:
+    """Each of ``expected``'s routes got at least ``each`` hostile requests in this test, and
+    no other route got any: a route skipped would be one left unchecked."""
+    wanted = {f"{method} {path}" for method, path in expected}
+    assert wanted, "no route to attack"
+    assert set(world.sent) == wanted, set(world.sent) ^ wanted
+    short = {route: n for route, n in world.sent.items() if n < each}
+    assert not short, short
+
+
 # --- the tests ----------------------------------------------------------------------------
 
 
@@ -468,31 +483,35 @@ async def test_the_route_list_covers_the_api_and_the_pages(world: World) -> None
 
 @pytest.mark.slow
 async def test_hostile_path_ids_on_every_route(world: World) -> None:
-    for method, path in routes(world.app):
-        if "{" not in path:
-            continue
+    targets = [(method, path) for method, path in routes(world.app) if "{" in path]
+    for method, path in targets:
         for value in HOSTILE_IDS:
             url = await fill(world, method, path, value)
             await attack(world, method, url, route=f"{method} {path}",
                          json_body=valid_body(method, path))
     report(world)
+    assert_every_route_got(world, targets, len(HOSTILE_IDS))
 
 
 @pytest.mark.slow
 async def test_hostile_query_strings_on_every_route(world: World) -> None:
-    for method, path in routes(world.app):
+    targets = routes(world.app)
+    for method, path in targets:
         for params in HOSTILE_QUERIES:
             url = await fill(world, method, path)
             await attack(world, method, url, route=f"{method} {path}", params=params,
                          json_body=valid_body(method, path))
     report(world)
+    assert_every_route_got(world, targets, len(HOSTILE_QUERIES))
 
 
 @pytest.mark.slow
 async def test_hostile_bodies_on_every_route_that_takes_one(world: World) -> None:
-    for method, path in routes(world.app):
-        if method not in ("POST", "PUT", "PATCH", "DELETE"):
-            continue
+    targets = [
+        (method, path) for method, path in routes(world.app)
+        if method in ("POST", "PUT", "PATCH", "DELETE")
+    ]
+    for method, path in targets:
         for content, content_type in RAW_BODIES:
             url = await fill(world, method, path)
             await attack(world, method, url, route=f"{method} {path}", content=content,
@@ -502,6 +521,7 @@ async def test_hostile_bodies_on_every_route_that_takes_one(world: World) -> Non
             url = await fill(world, method, path)
             await attack(world, method, url, route=f"{method} {path}", json_body=mutant)
     report(world)
+    assert_every_route_got(world, targets, len(RAW_BODIES))
 
 
 async def test_a_5_mb_body_is_refused_quickly(world: World) -> None:
@@ -522,7 +542,8 @@ async def test_a_5_mb_body_is_refused_quickly(world: World) -> None:
 
     resp = await world.client.post("/api/v1/search", content=chunks(),
                                     headers={"content-type": JSON_CT})
-    assert resp.status_code == 413 and has_error_shape(resp), resp.text
+    assert resp.status_code == 413, resp.text
+    assert has_error_shape(resp), resp.text
     # Just under the cap is read and judged on its content.
     near = {"userList": [f"u{i}@example.com" for i in range(1000)]}
     url = f"/api/v1/connectors/{world.connector_id}/permission-entities/{world.subdomain}"
@@ -563,6 +584,9 @@ async def test_absurd_schedules_are_refused_and_the_old_one_stays(world: World) 
     # No schedule yet: a refused PUT must not leave one behind either.
     other = await fresh_connector(world)
     world.pending.remove(other)  # kept for the whole test
+    # A new connector has the default schedules; without its full one it has "no schedule".
+    removed = await world.client.delete(f"/api/v1/connectors/{other}/schedule")
+    assert removed.status_code == 204, removed.text
     for spec in ABSURD_SCHEDULES[:12]:
         await attack(world, "PUT", f"/api/v1/connectors/{other}/schedule", route="PUT .../schedule",
                      json_body=spec, allow=lambda r: r.status_code == 422)
@@ -646,6 +670,10 @@ async def test_generated_search_queries_and_ids(world: World) -> None:
         drawn.append((query, ident))
 
     draw()
+    # Semantic search is on (the default): every query also runs the meaning path.
+    assert world.services.embedder is not None
+    assert world.services.index.vector_count(world.connector_id) == \
+        world.services.index.count(world.connector_id)
     entity = (await world.client.get(
         f"/api/v1/connectors/{world.connector_id}/permission-entities/{world.subdomain}")).json()
     admin = next(u for u in entity["userIds"] if u not in entity["manualUserIds"])
@@ -662,7 +690,8 @@ async def test_generated_search_queries_and_ids(world: World) -> None:
         if resp.status_code == 200:
             body = resp.json()
             assert {r["id"] for r in body["results"]} <= every
-            assert min(body["total"], 100) == len(body["results"]) and body["total"] <= len(every)
+            assert min(body["total"], 100) == len(body["results"])
+            assert body["total"] <= len(every)
         await attack(world, "GET", f"/api/v1/documents/{ident}",
                      route="GET /api/v1/documents/{document_id}")
         await attack(world, "GET", f"/api/v1/connectors/{ident}/permission-entities",
@@ -682,9 +711,3 @@ async def test_unknown_fields_are_refused_by_name(world: World) -> None:
         assert "intervall_minutes" in resp.json()["error"]["message"], resp.text
     report(world)
 
-
-def test_counts_for_the_reliability_table() -> None:
-    """Prints how many hostile requests each route got (run with -s to see them)."""
-    for route, count in sorted(SENT.items()):
-        print(f"{count:6d}  {route}")
-    print(f"{sum(SENT.values()):6d}  in all, over {len(SENT)} routes; statuses {dict(STATUSES)}")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -31,6 +30,8 @@ from typing import Any
 
 import pytest
 import typer.main
+from child_processes import pdsearch_command, start
+from tally import tally
 from typer.testing import CliRunner
 
 from pdsearch.cli import app as cli_app
@@ -42,10 +43,8 @@ from pdsearch.store import Store
 
 API_KEY = "hostile-cli-sim-key"
 SERVING = ("serve", "demo", "simulate")
-#: Invocations per command, for docs/RELIABILITY.md.
-SENT: Counter[str] = Counter()
-EXITS: Counter[int] = Counter()
-STARTED: list[list[str]] = []  # serving commands that accepted their input and ran
+#: Invocations per command and their exit codes, for docs/RELIABILITY.md.
+SENT = tally("hostile CLI invocations per command (docs/RELIABILITY.md)", "exit codes")
 
 HOSTILE_TEXT = (
     "",
@@ -111,15 +110,15 @@ def state_of(home: Path) -> dict[str, Any]:
     settings = Settings(home=home)
     out: dict[str, Any] = {}
     with Store.open(settings) as store:
-        connectors, _ = store.list_connectors(limit=10_000)
+        connectors, _ = store.connectors.list(limit=10_000)
         out["connectors"] = [c.to_dict() for c in connectors]
         for c in connectors:
-            out[f"credentials {c.id}"] = store.get_credentials(c.id)
+            out[f"credentials {c.id}"] = store.connectors.get_credentials(c.id)
             out[f"entities {c.id}"] = [e.to_dict() for e in
-                                       store.list_entities(c.id, limit=10_000)[0]]
+                                       store.entities.list(c.id, limit=10_000)[0]]
             out[f"jobs {c.id}"] = [(j.id, j.status) for j in
-                                   store.list_jobs(c.id, limit=10_000)[0]]
-        out["schedules"] = store.list_schedules()
+                                   store.jobs.list(c.id, limit=10_000)[0]]
+        out["schedules"] = store.schedules.list()
     index = SqliteIndex(settings.index_path)
     try:
         docs, _ = index.list(None, 0, 100_000)
@@ -255,14 +254,15 @@ def test_hostile_arguments_to_every_command_in_process(
     runner = CliRunner()
     env = {"PDSEARCH_HOME": str(home), "PDSEARCH_SECRET_KEY": "", "COLUMNS": "200"}
     failures: list[str] = []
+    sent: Counter[str] = Counter()
     before = state_of(home)
     for cmd in commands():
         if serving(cmd):
             continue
         for args in invocations(cmd, home, pd_server.subdomain):
             result = runner.invoke(cli_app, args, env=env, input="")
-            SENT[" ".join(cmd.path)] += 1
-            EXITS[result.exit_code] += 1
+            SENT.count(" ".join(cmd.path), result.exit_code)
+            sent[" ".join(cmd.path)] += 1
             output = result.output + (result.stderr if result.stderr_bytes is not None else "")
             found = problems_of(output, result.exit_code, result.exception)
             after = state_of(home)
@@ -271,6 +271,13 @@ def test_hostile_arguments_to_every_command_in_process(
             before = after
             failures += [f"{[a[:60] for a in args]}: {p}\n    {output[-300:]!r}" for p in found]
     assert not failures, f"{len(failures)} problems:\n" + "\n".join(failures[:30])
+    # Every command that does not serve got its hostile invocations: at least the unknown
+    # option and the stray arguments, and a hostile value per parameter.
+    in_process = {" ".join(c.path): c for c in commands() if not serving(c)}
+    assert set(sent) == set(in_process)
+    for name, cmd in in_process.items():
+        hostile = [p for p in cmd.command.params if p.name != "help" and not is_flag(p)]
+        assert sent[name] >= 2 + len(hostile), (name, sent[name])
 
 
 #: Lines a serving command prints once it listens: it accepted its input.
@@ -282,8 +289,9 @@ def run_child(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str
     becomes ready within a minute has hung: that is reported as exit code -999."""
     log = cwd / f"out-{os.getpid()}-{abs(hash(tuple(args)))}.txt"
     with log.open("wb") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "pdsearch", *args], env=env, cwd=cwd,
-                                stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+        # SIGINT at its default in the child, however the test command was started.
+        proc = start(pdsearch_command(*args), env=env, cwd=cwd,
+                     stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
         ready = False
         while proc.poll() is None and time.monotonic() < deadline:
@@ -340,23 +348,17 @@ def test_hostile_arguments_to_the_serving_commands(tmp_path: Path) -> None:
         results = list(pool.map(lambda a: (a, *run_child(a, env, tmp_path)), runs))
     assert decoy.read_text() == "{not json, and not to be overwritten"
     failures = []
-    STARTED.extend(args for args, _, _, running in results if running)
+    started = [" ".join(args)[:60] for args, _, _, running in results if running]
+    SENT.notes.append(f"served until stopped: {started}")
+    assert {args[0] for args, _, _, _ in results} == set(SERVING)  # each was tried
     for args, code, output, running in results:
-        SENT[args[0]] += 1
-        EXITS[code] += 1
+        SENT.count(args[0], code)
         found = [] if running else problems_of(output, code, None)
         if running and "Traceback (most recent call last)" in output:
             found.append("a traceback in the output")
         failures += [f"{[a[:40] for a in args]}: {p}\n    {output[-400:]!r}" for p in found]
     assert not failures, f"{len(failures)} problems:\n" + "\n".join(failures[:30])
 
-
-def test_counts_for_the_reliability_table() -> None:
-    """How many hostile invocations each command got (run with -s to see them)."""
-    for name, count in sorted(SENT.items()):
-        print(f"{count:5d}  {name}")
-    print(f"{sum(SENT.values()):5d}  in all; exit codes {dict(EXITS)}")
-    print(f"served until stopped: {[' '.join(a)[:60] for a in STARTED]}")
 
 
 BAD_BASE_URLS = (
@@ -385,7 +387,7 @@ def test_connector_add_refuses_unsafe_base_urls(home: Path) -> None:
             args = ["connector", "add", f"bad-url-{i}", "--api-key", "k", option, url]
             result = runner.invoke(cli_app, args, env=env)
             output = result.output + (result.stderr if result.stderr_bytes is not None else "")
-            SENT["connector add"] += 1
+            SENT.count("connector add", result.exit_code)
             assert result.exit_code == 2, (url, output)
             assert "URL" in output, (url, output)
             assert problems_of(output, result.exit_code, result.exception) == []
