@@ -136,9 +136,11 @@ def run_worker(command: str, server: SimulatorServer, *extra: str) -> dict[str, 
     return result
 
 
-def _sync(server: SimulatorServer, time_scale: float = 1.0) -> dict[str, Any]:
+def _sync(server: SimulatorServer, time_scale: float = 1.0, *, semantic: bool = False
+          ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="pdsearch-bench-sync-") as tmp:
-        return run_worker("sync", server, "--data-dir", tmp, "--time-scale", str(time_scale))
+        return run_worker("sync", server, "--data-dir", tmp, "--time-scale", str(time_scale),
+                          *(["--semantic"] if semantic else []))
 
 
 class ScaledSimulatorClock:
@@ -195,6 +197,15 @@ def run(
             results["sync"] = first
             log(f"sync: {first['status']}, {first['requests']} requests (minimum {min_total}), "
                 f"{first['wall_seconds']:.1f} s, peak RSS {first['peak_rss_bytes'] / 2**20:.0f} MB")
+            log("sync: the same with semantic search on (the model; vectors after the job) ...")
+            semantic = _sync(server, semantic=True)
+            semantic["wall_ratio"] = semantic["wall_seconds"] / first["wall_seconds"]
+            semantic["second_wall_ratio"] = (semantic["second_wall_seconds"]
+                                             / first["second_wall_seconds"])
+            results["sync_semantic"] = semantic
+            log(f"sync: semantic on, job {semantic['wall_seconds']:.1f} s "
+                f"({semantic['wall_ratio']:.2f} × keyword only), vectors done after "
+                f"{semantic['vectors_wall_seconds']:.1f} s")
         if "ratelimit" in scenarios:
             budget = max(20, math.ceil(min_total / budget_fraction))
             window = WINDOW_SECONDS / time_scale

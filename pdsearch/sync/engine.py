@@ -10,8 +10,9 @@ A full sync is mark-and-sweep (DESIGN.md 3.6), between a source and a sink:
    completed and the job was not canceled, and each only once the source confirmed its object
    is gone (paged listings can miss an object edited meanwhile). A failed listing deletes
    nothing.
-4. meaning vectors, when the engine is given an embedder: for documents without one for their
-   content (``vectors.py``), computed in a worker thread while the deletions are confirmed.
+4. meaning vectors, when the engine is told their model: the meaning texts of the documents
+   without one for their content go back in the result (``to_embed``), computed after the job
+   (``vectors.py``).
 
 The engine knows neither HTTP nor SQL: only ``Source`` and ``Sink``.
 """
@@ -19,9 +20,7 @@ The engine knows neither HTTP nor SQL: only ``Source`` and ``Sink``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -39,7 +38,7 @@ from pdsearch.sync.progress import (
 )
 from pdsearch.sync.sink import Sink
 from pdsearch.sync.source import Mapped, Source, SourceError
-from pdsearch.sync.vectors import Embeds, embed_missing
+from pdsearch.sync.vectors import wanted
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +54,7 @@ async def full_sync(
     cancel: asyncio.Event | None = None,
     on_progress: ProgressCallback | None = None,
     progress_interval: float = 0.5,
-    embedder: Embeds | None = None,
+    vectors_model: str | None = None,
 ) -> JobResult:
     """Run one full sync from ``source`` into ``sink`` and return its result.
 
@@ -63,13 +62,15 @@ async def full_sync(
     result. ``asyncio.CancelledError`` (the task itself canceled) propagates after the sink has
     been left consistent, so the caller can record the job as canceled. ``on_progress`` is
     called on every phase change and at most every ``progress_interval`` seconds otherwise.
-    ``embedder``: compute the meaning vectors the sink lacks (None: keyword search only).
+    ``vectors_model``: hand back the meaning texts of the documents without a vector of that
+    model (None: keyword search only).
     """
     job = JobControl(cancel, on_progress, progress_interval)
     started = time.monotonic()
     requests_before = source.requests_made
     status, error, swept = SUCCEEDED, None, False
     cause: BaseException | None = None
+    to_embed: dict[str, str] = {}
     try:
         job.check()  # canceled while still queued
         identity = await source.read_identity(job)
@@ -79,35 +80,20 @@ async def full_sync(
         # web service, other syncs) responsive. Cancel is still seen between batches.
         seen, meanings = await in_thread(job, _write_changed, sink, mapping, job)
         job.check()
-        stop = threading.Event()
-        vectors = None
-        if embedder is not None:
-            vectors = asyncio.ensure_future(
-                in_thread(job, embed_missing, sink, embedder, meanings, job, stop))
-        try:
-            await _keep_what_still_exists(source, sink, seen, job)
-            await in_thread(job, _sweep, sink, seen, job)
-            swept = True
-        finally:
-            if vectors is not None and not swept:
-                stop.set()
-                with contextlib.suppress(SyncCanceled):
-                    await vectors
-        if vectors is not None:
-            job.reporter.phase("embedding")
-            await vectors
+        await _keep_what_still_exists(source, sink, seen, job)
+        await in_thread(job, _sweep, sink, seen, job)
+        swept = True
+        if vectors_model is not None:
+            to_embed = wanted(await in_thread(job, sink.missing_vectors, vectors_model), meanings)
     except SyncCanceled:
         status, error = CANCELED, "The sync was canceled. Nothing was deleted."
-        if swept:
-            error = ("The sync was canceled while computing meaning vectors: the documents are "
-                     "up to date, and the next sync computes the vectors still missing.")
     except SourceError as exc:
         status, cause = FAILED, exc.__cause__
         error = read_failure(exc, job)
     finally:
         job.reporter.flush()
     result = job_result(job, status, error, swept, cause,
-                        source.requests_made - requests_before, started)
+                        source.requests_made - requests_before, started, to_embed)
     log.info("sync %s: %s, %d requests", status, result.counts.as_dict(), result.requests)
     return result
 
@@ -122,7 +108,8 @@ def read_failure(exc: SourceError, job: JobControl) -> str:
 
 
 def job_result(job: JobControl, status: str, error: str | None, swept: bool,
-               cause: BaseException | None, requests: int, started: float) -> JobResult:
+               cause: BaseException | None, requests: int, started: float,
+               to_embed: dict[str, str]) -> JobResult:
     """What a sync (full or incremental) reports once it ended."""
     return JobResult(
         status=status,
@@ -133,6 +120,7 @@ def job_result(job: JobControl, status: str, error: str | None, swept: bool,
         error=error,
         swept=swept,
         cause=cause,
+        to_embed=to_embed if status == SUCCEEDED else {},
     )
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 
 from pdsearch.sync.concurrency import in_thread
@@ -40,7 +39,7 @@ from pdsearch.sync.progress import (
 )
 from pdsearch.sync.sink import Sink
 from pdsearch.sync.source import IncrementalSource, SourceError
-from pdsearch.sync.vectors import Embeds, embed_missing
+from pdsearch.sync.vectors import wanted
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +51,18 @@ async def incremental_sync(
     cancel: asyncio.Event | None = None,
     on_progress: ProgressCallback | None = None,
     progress_interval: float = 0.5,
-    embedder: Embeds | None = None,
+    vectors_model: str | None = None,
 ) -> JobResult:
     """Run one incremental sync and return its result; ``FullSyncNeeded`` propagates (raised
     before any write). Failures and cancels become the result, as in ``full_sync``.
-    ``embedder``: compute the meaning vectors the documents made again lack."""
+    ``vectors_model``: hand back the meaning texts of the documents without a vector of that
+    model (those made again, and any left without one), as ``full_sync`` does."""
     job = JobControl(cancel, on_progress, progress_interval)
     started = time.monotonic()
     requests_before = source.requests_made
     status, error, swept = SUCCEEDED, None, False
     cause: BaseException | None = None
+    to_embed: dict[str, str] = {}
     try:
         job.check()
         changes = await source.read_changes(job)
@@ -77,9 +78,9 @@ async def incremental_sync(
         else:  # every document stays as it is, as a full sync would count them
             job.counts.unchanged = len(await in_thread(job, sink.hashes))
             meanings = {}
-        if embedder is not None:
-            await _embed_missing(source, sink, embedder, meanings, job)
         swept = True
+        if vectors_model is not None:
+            to_embed = await _to_embed(source, sink, vectors_model, meanings, job)
     except SyncCanceled:
         status, error = CANCELED, "The sync was canceled. Nothing was deleted."
     except SourceError as exc:
@@ -88,7 +89,7 @@ async def incremental_sync(
     finally:
         job.reporter.flush()
     result = job_result(job, status, error, swept, cause,
-                        source.requests_made - requests_before, started)
+                        source.requests_made - requests_before, started, to_embed)
     log.info("incremental sync %s: %s, %d requests", status, result.counts.as_dict(),
              result.requests)
     return result
@@ -104,14 +105,12 @@ async def _confirm_and_sweep(
     await in_thread(job, _sweep, sink, keep - gone, job)
 
 
-async def _embed_missing(source: IncrementalSource, sink: Sink, embedder: Embeds,
-                         meanings: dict[str, str], job: JobControl) -> None:
-    """Vectors for the documents made again, and for any left without one (semantic search
-    was off): their meaning text made from the kept account, nothing read from PagerDuty."""
-    missing = set(await in_thread(job, sink.missing_vectors, embedder.model_id))
-    if not missing:
-        return
-    job.reporter.phase("embedding")
-    if missing - meanings.keys():
-        meanings = {**meanings, **await source.meanings_for(job, missing - meanings.keys())}
-    await in_thread(job, embed_missing, sink, embedder, meanings, job, threading.Event())
+async def _to_embed(source: IncrementalSource, sink: Sink, model_id: str,
+                    meanings: dict[str, str], job: JobControl) -> dict[str, str]:
+    """The meaning texts of the documents without a vector: those made again, and any left
+    without one (semantic search was off), made from the kept account (nothing is read from
+    PagerDuty)."""
+    missing = await in_thread(job, sink.missing_vectors, model_id)
+    if set(missing) - meanings.keys():
+        meanings = {**meanings, **await source.meanings_for(job, set(missing) - meanings.keys())}
+    return wanted(missing, meanings)

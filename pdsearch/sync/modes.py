@@ -36,7 +36,6 @@ from pdsearch.sync.pagerduty_source import PagerDutySource
 from pdsearch.sync.progress import SUCCEEDED, JobResult, ProgressCallback
 from pdsearch.sync.sink import ConnectorSink
 from pdsearch.sync.source import AuditUnavailable, FullSyncNeeded
-from pdsearch.sync.vectors import Embeds
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +51,10 @@ class ModeRunner:
 
     def __init__(
         self, store: Store, index: SearchIndex, client: PagerDutyClient, connector: Connector,
-        embedder: Embeds | None = None,
+        vectors_model: str | None = None,
     ) -> None:
-        self.embedder = embedder  # meaning vectors for what the sync writes (None: none)
+        #: The embedding model whose vectors the documents should have (None: none).
+        self.vectors_model = vectors_model
         self.store = store
         self.index = index
         self.client = client
@@ -109,7 +109,7 @@ class ModeRunner:
                                  kept=lambda: state_repo.objects(c.id, raw=True),
                                  cursor=cursor)
         result = await incremental_sync(source, self._sink(), cancel=cancel,
-                                        on_progress=progress, embedder=self.embedder)
+                                        on_progress=progress, vectors_model=self.vectors_model)
         if result.status == SUCCEEDED and source.cursor is not None:
             changed, removed = source.kept_changes()
             after = source.cursor
@@ -128,7 +128,7 @@ class ModeRunner:
             if source.cursor is not None:
                 self._availability(True, None)
         result = await full_sync(source, self._sink(), cancel=cancel, on_progress=progress,
-                                 embedder=self.embedder)
+                                 vectors_model=self.vectors_model)
         if result.status == SUCCEEDED:
             after = source.cursor
             if not source.teams_readable:

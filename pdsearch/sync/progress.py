@@ -84,6 +84,9 @@ class JobResult:
     swept: bool = False
     #: The PagerDuty error behind a failure, for callers that react to its kind (not serialized).
     cause: BaseException | None = field(default=None, repr=False, compare=False)
+    #: Document id → meaning text of the documents still without a vector of the model asked
+    #: for: computed after the job (``pdsearch.sync.vectors``; not serialized).
+    to_embed: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -57,7 +57,7 @@ from pdsearch.sync.progress import (
     Progress,
     ProgressCallback,
 )
-from pdsearch.sync.vectors import Embeds
+from pdsearch.sync.vectors import Embeds, VectorFollower
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,8 @@ class SyncService:
         self.oncall = oncall
         #: Computes the meaning vectors a sync leaves missing; None: keyword search only.
         self.embedder = embedder
+        #: Those vectors are computed after the job, while its documents are searchable.
+        self.vectors = VectorFollower(index, store.jobs)
         self._running: dict[str, _Running] = {}  # by connector id
         self._claim_lock = threading.RLock()
 
@@ -149,13 +151,18 @@ class SyncService:
         trigger: str = "manual",
         on_progress: ProgressCallback | None = None,
         mode: str | None = None,
+        wait_for_vectors: bool = True,
     ) -> Job:
         """Run a sync in the foreground and return its finished job record (``mode`` as for
-        ``start``)."""
+        ``start``). The meaning vectors its documents lack are computed after the job;
+        ``wait_for_vectors``: return once they are (the record then says how many)."""
         await wait_for_refresh(self.store, connector_id)  # rather than refuse the sync
         run = self._claim(connector_id, trigger, mode)
         run.task = asyncio.create_task(self._execute(run, on_progress), name=f"sync-{run.job_id}")
-        return await run.task
+        job = await run.task
+        if wait_for_vectors:
+            job = await self.vectors.settle(connector_id, on_progress) or job
+        return job
 
     def is_running(self, connector_id: str) -> bool:
         return connector_id in self._running
@@ -185,10 +192,10 @@ class SyncService:
         """Cancel the connector's running sync, if any, and wait until it is recorded (call it
         before removing a connector, so no sync writes documents for it afterwards)."""
         run = self._running.get(connector_id)
-        if run is None or run.task is None:
-            return
-        self._request_cancel(run)
-        await asyncio.gather(run.task, return_exceptions=True)
+        if run is not None and run.task is not None:
+            self._request_cancel(run)
+            await asyncio.gather(run.task, return_exceptions=True)
+        await self.vectors.stop(connector_id)
 
     async def shutdown(self) -> None:
         """Cancel every running job, wait for each to be recorded as canceled."""
@@ -201,6 +208,7 @@ class SyncService:
         tasks = [r.task for r in runs if r.task is not None]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        await self.vectors.shutdown()
 
     # --- claiming ------------------------------------------------------------------------
 
@@ -269,6 +277,9 @@ class SyncService:
         heartbeat: asyncio.Task[None] | None = None
         connector: Connector | None = None
         try:
+            # The last sync's vectors stop first: none of an old text may land on a document
+            # this sync rewrites (what is left, this sync hands on again).
+            await self.vectors.stop(run.connector_id)
             connector = self.store.connectors.get(run.connector_id)
             self.store.jobs.update(run.job_id, status=RUNNING, progress=_progress_dict(run))
             client = self._client_factory(
@@ -283,12 +294,16 @@ class SyncService:
                     if on_progress is not None:
                         on_progress(p)
 
-                runner = ModeRunner(self.store, self.index, client, connector, self.embedder)
+                model = self.embedder.model_id if self.embedder is not None else None
+                runner = ModeRunner(self.store, self.index, client, connector, model)
                 result = await runner.run(run.mode, run.cancel, progress,
                                           lambda reason: self._note_fallback(run, reason))
                 if result.status == SUCCEEDED and self.oncall is not None:
                     result = await self._refresh_oncall(run, client, connector, result, progress)
-            return self._finish(run, result, connector)
+            job = self._finish(run, result, connector)
+            if self.embedder is not None:
+                self.vectors.follow(job, self.embedder, result.to_embed)
+            return job
         except asyncio.CancelledError:
             error = SHUTDOWN_ERROR if run.shutting_down else CANCELED_ERROR
             self._finish_early(run, CANCELED, error)

@@ -1,30 +1,46 @@
-"""Meaning vectors during a sync: for documents that have none for their current content.
+"""Meaning vectors after a sync: the job ends when its documents are written, vectors follow.
 
-The engine is given an embedder (anything with ``model_id`` and ``embed_documents``; the sync
-knows no model) and asks the sink which of its documents lack a vector of that model: those
-the sync just added or changed (writing a document drops the vector of its old content) and
-any left without one before (semantic search was off, a sync was canceled, the model
-changed). Nothing changed and nothing missing means nothing is embedded.
+Embedding is the slow part of a first sync (all-MiniLM-L6-v2 manages some 110-190 documents a
+second on two cores, docs/SEMANTIC.md, so 4,000 documents take 20-40 s against the 7 s of
+reading them). A sync therefore ends, and its documents are searchable by keyword, as soon as
+they are written; the engine hands back the meaning texts of the documents that lack a vector
+of the model (``JobResult.to_embed``: those the sync added or changed, and any left without one
+before: semantic search was off, a follow-up was stopped, the model changed), and a
+``VectorFollower`` computes them in a worker thread, batch by batch, each batch stored as it is
+done. Hybrid search ranks a document without a vector by its words alone meanwhile.
 
-Embedding runs in a worker thread, batch by batch (each batch stored as it is done, so a
-canceled sync keeps what it computed), while the engine confirms deletions with PagerDuty.
-A failure to embed is logged and leaves keyword search whole: the next sync tries again.
+The follow-up is shown in its job's record (``progress.vectors``: total, done, state). The next
+sync of the connector, removing it, or stopping the service stops the follow-up first, at the
+end of its current batch, so no vector of an old text lands on a rewritten document; what was
+not computed is computed after the next sync. A failure to embed is logged and leaves keyword
+search whole. Nothing changed and nothing missing: nothing is embedded.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import threading
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-from pdsearch.sync.progress import JobControl, SyncCanceled
-from pdsearch.sync.sink import Sink
+from pdsearch.index.base import SearchIndex, VectorIndex
+from pdsearch.store import JobRepository, StoreError
+from pdsearch.store.records import Job
+from pdsearch.sync.progress import Progress, ProgressCallback
 
 log = logging.getLogger(__name__)
 
-#: Documents embedded (and stored) per batch; a cancel takes effect between batches.
+#: Documents embedded (and stored) per batch; a stop takes effect between batches.
 EMBED_BATCH: Final = 128
+#: The job record's ``progress.vectors`` is rewritten at most this often while computing.
+REPORT_SECONDS: Final = 1.0
+
+COMPUTING: Final = "computing"
+DONE: Final = "done"
+STOPPED: Final = "stopped"
+FAILED: Final = "failed"
 
 
 class Embeds(Protocol):
@@ -38,27 +54,125 @@ class Embeds(Protocol):
         ...
 
 
-def embed_missing(sink: Sink, embedder: Embeds, meanings: Mapping[str, str], job: JobControl,
-                  stop: threading.Event) -> int:
-    """Embed and store the vectors ``sink`` lacks, for documents of this sync (``meanings``:
-    document id → its meaning text). Returns how many were stored."""
-    model_id = embedder.model_id
-    wanted = [doc_id for doc_id in sink.missing_vectors(model_id) if meanings.get(doc_id)]
-    if not wanted:
-        return 0
-    log.info("embedding %d documents (%s)", len(wanted), model_id)
-    stored = 0
-    try:
-        for start in range(0, len(wanted), EMBED_BATCH):
-            if stop.is_set():
-                break
-            job.check()
-            ids = wanted[start:start + EMBED_BATCH]
-            vectors = embedder.embed_documents([meanings[i] for i in ids])
-            stored += sink.store_vectors(list(zip(ids, vectors, strict=True)), model_id)
-    except SyncCanceled:
-        raise
-    except Exception:
-        # Keyword search is whole without vectors; the next sync computes what is missing.
-        log.exception("computing meaning vectors failed after %d of %d", stored, len(wanted))
-    return stored
+@dataclass
+class _FollowUp:
+    job: Job
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    watchers: list[ProgressCallback] = field(default_factory=list)
+
+
+class VectorFollower:
+    """Computes, after each sync, the vectors its documents lack: one follow-up per connector."""
+
+    def __init__(self, index: SearchIndex, jobs: JobRepository) -> None:
+        self.index = index
+        self.jobs = jobs
+        self._running: dict[str, _FollowUp] = {}  # by connector id
+
+    def follow(self, job: Job, embedder: Embeds, texts: Mapping[str, str]) -> None:
+        """Start computing the vectors of ``texts`` (document id → meaning text) for ``job``'s
+        connector. Call it from the event loop, with no follow-up of the connector running
+        (``stop`` first)."""
+        if not texts or not isinstance(self.index, VectorIndex):
+            return
+        follow_up = _FollowUp(job)
+        self._running[job.connector_id] = follow_up
+        follow_up.task = asyncio.create_task(
+            self._run(follow_up, embedder, dict(texts)), name=f"vectors-{job.id}")
+
+    async def settle(self, connector_id: str, on_progress: ProgressCallback | None = None
+                     ) -> Job | None:
+        """Wait until the connector's follow-up ends; its job record then, or None when none
+        ran. ``on_progress`` hears of each batch (a phase called ``embedding``). Canceling the
+        caller stops the follow-up (at the end of its batch) and is raised on."""
+        follow_up = self._running.get(connector_id)
+        if follow_up is None or follow_up.task is None:
+            return None
+        if on_progress is not None:
+            follow_up.watchers.append(on_progress)
+        try:
+            await asyncio.shield(follow_up.task)
+        except asyncio.CancelledError:
+            await self.stop(connector_id)
+            raise
+        return follow_up.job
+
+    async def stop(self, connector_id: str) -> None:
+        """Stop the connector's follow-up at the end of its current batch and wait for it."""
+        follow_up = self._running.get(connector_id)
+        if follow_up is None or follow_up.task is None:
+            return
+        follow_up.stop.set()
+        await asyncio.gather(follow_up.task, return_exceptions=True)
+
+    async def shutdown(self) -> None:
+        for connector_id in list(self._running):
+            await self.stop(connector_id)
+
+    def is_running(self, connector_id: str) -> bool:
+        return connector_id in self._running
+
+    async def _run(self, follow_up: _FollowUp, embedder: Embeds, texts: dict[str, str]) -> None:
+        index, connector_id = self.index, follow_up.job.connector_id
+        if not isinstance(index, VectorIndex):  # checked by follow(); for the type checker
+            return
+        ids = sorted(texts)
+        done, state, last = 0, COMPUTING, 0.0
+        log.info("computing %d meaning vectors (%s) after job %s", len(ids), embedder.model_id,
+                 follow_up.job.id)
+        self._report(follow_up, done, len(ids), state)
+        try:
+            for start in range(0, len(ids), EMBED_BATCH):
+                if follow_up.stop.is_set():
+                    state = STOPPED
+                    break
+                batch = ids[start:start + EMBED_BATCH]
+                # A thread cannot be interrupted: shielded, so a canceled task still waits for
+                # the batch it started and nothing is stored after the follow-up ended.
+                done += await asyncio.shield(asyncio.to_thread(
+                    _embed_and_store, index, connector_id, embedder, batch, texts))
+                if time.monotonic() - last >= REPORT_SECONDS or start + EMBED_BATCH >= len(ids):
+                    last = time.monotonic()
+                    self._report(follow_up, done, len(ids), state)
+            else:
+                state = DONE
+        except asyncio.CancelledError:
+            state = STOPPED
+            raise
+        except Exception:
+            # Keyword search is whole without vectors; the next sync computes what is missing.
+            log.exception("computing meaning vectors failed after %d of %d", done, len(ids))
+            state = FAILED
+        finally:
+            self._report(follow_up, done, len(ids), state)
+            if self._running.get(connector_id) is follow_up:
+                del self._running[connector_id]
+
+    def _report(self, follow_up: _FollowUp, done: int, total: int, state: str) -> None:
+        progress = dict(follow_up.job.progress) if isinstance(follow_up.job.progress, dict) else {}
+        progress["vectors"] = {"total": total, "done": done, "state": state}
+        try:
+            follow_up.job = self.jobs.update(follow_up.job.id, progress=progress)
+        except StoreError:  # the connector (and its jobs) was removed meanwhile
+            log.info("job %s is gone; its vectors: %d of %d, %s", follow_up.job.id, done, total,
+                     state)
+        for watch in follow_up.watchers:
+            watch(Progress(phase="embedding", done=done, total=total))
+
+
+def _embed_and_store(index: VectorIndex, connector_id: str, embedder: Embeds,
+                     ids: Sequence[str], texts: Mapping[str, str]) -> int:
+    vectors = embedder.embed_documents([texts[i] for i in ids])
+    return index.store_vectors([(connector_id, doc_id, vector)
+                                for doc_id, vector in zip(ids, vectors, strict=True)],
+                               model_id=embedder.model_id)
+
+
+def wanted(missing: Sequence[str], meanings: Mapping[str, str]) -> dict[str, str]:
+    """The meaning texts of the ``missing`` documents (those that have one)."""
+    return {doc_id: meanings[doc_id] for doc_id in missing if meanings.get(doc_id)}
+
+
+__all__ = ["EMBED_BATCH", "Embeds", "VectorFollower", "wanted"]
+

@@ -191,8 +191,8 @@ async def test_sync_that_gives_up_on_errors_fails_truthfully_and_deletes_nothing
     assert "503" in job.error, job.error
     # The error names the listing that gave up: schedules of both kinds and services are read
     # side by side, so any of them may be the first to run out of attempts.
-    assert re.search(r"Listing (schedules|shift-based \(v3\) schedules|services) from PagerDuty failed",
-                     job.error), job.error
+    listings = r"(schedules|shift-based \(v3\) schedules|services)"
+    assert re.search(f"Listing {listings} from PagerDuty failed", job.error), job.error
     await _check(env, job, before, truth)
 
 
@@ -310,8 +310,8 @@ async def test_endless_429_storm_fails_the_job_truthfully(sync_env_factory: Any)
     job = await _sync(env, on_progress)
     assert job.status == "failed"
     # Policies, both kinds of schedules and services are listed side by side: any may give up.
-    assert re.search(r"429 Too Many Requests to GET /(escalation_policies|schedules|v3/schedules|services)",
-                     job.error), job.error
+    paths = "(escalation_policies|schedules|v3/schedules|services)"
+    assert re.search(f"429 Too Many Requests to GET /{paths}", job.error), job.error
     assert "try again later" in job.error, job.error
     await _check(env, job, before, truth)
 

@@ -463,7 +463,9 @@
         if (job && (job.status === "queued" || job.status === "running")) {
           follow(job.id);
           refreshHistory();
-        } else if (job && (!shown || shown.dataset.job !== job.id || shown.dataset.status !== job.status)) {
+        } else if (job && (!shown || shown.dataset.job !== job.id || shown.dataset.status !== job.status
+                           || shown.querySelector('.vectors[data-state="computing"]'))) {
+          // A finished job whose meaning vectors are still being computed shows them grow.
           refreshHistory();
         }
       }
