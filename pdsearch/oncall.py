@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pdsearch.hybrid import QueryEmbedder
 from pdsearch.index.base import SearchHit, SearchIndex
-from pdsearch.questions import question_terms
 from pdsearch.search import search
 from pdsearch.store import OnCallRepository, OnCallShift, OnCallWindow, Store
 
@@ -152,12 +152,14 @@ def who_is_on_call(
     *,
     limit: int = 10,
     offset: int = 0,
+    embedder: QueryEmbedder | None = None,
 ) -> OnCallAnswer:
     """Who is on call at ``at`` (default now) for the policies and schedules ``user_email``
-    may see that match ``query`` (a question's own words dropped). ``OutsideWindowError``
-    when an ``at`` was given that no stored window of the user's connectors holds."""
+    may see that match ``query`` (a question's own words dropped; ``embedder``: by meaning
+    too, as the search page finds them). ``OutsideWindowError`` when an ``at`` was given that
+    no stored window of the user's connectors holds."""
     moment = (at or datetime.now(UTC)).astimezone(UTC)
-    found = search(index, store.entities, question_terms(query), user_email, limit, offset)
+    found = search(index, store.entities, query, user_email, limit, offset, embedder=embedder)
     connectors = {source for source, _ in store.entities.memberships(user_email)}
     windows = store.oncall.windows(connectors) if connectors else {}
     if at is not None and connectors and not any(w.holds(moment) for w in windows.values()):
@@ -174,12 +176,15 @@ class StoredOnCall:
     """``who_is_on_call`` in the shape of ``GET /api/v1/oncall``'s answer: the answerer the MCP
     tool ``who_is_on_call`` is given (``pdsearch.mcp.schemas.OnCallAnswerer``)."""
 
-    def __init__(self, index: SearchIndex, store: Store) -> None:
+    def __init__(self, index: SearchIndex, store: Store,
+                 embedder: QueryEmbedder | None = None) -> None:
         self.index = index
         self.store = store
+        self.embedder = embedder
 
     def __call__(self, user_email: str, query: str, at: datetime) -> dict[str, Any]:
-        found = who_is_on_call(self.index, self.store, user_email, query, at)
+        found = who_is_on_call(self.index, self.store, user_email, query, at,
+                               embedder=self.embedder)
         return {
             "at": _iso(found.at),
             "total": found.total,

@@ -161,7 +161,9 @@ def service() -> _Callable[..., _Any]:
 async def wait_for_job(
     client: _httpx.AsyncClient, job_id: str, within: float = 20.0, statuses: tuple[str, ...] = ()
 ) -> dict[str, _Any]:
-    """Poll GET /api/v1/jobs/{id} until it finishes (or reaches one of ``statuses``)."""
+    """Poll GET /api/v1/jobs/{id} until it finishes (or reaches one of ``statuses``), and
+    until the meaning vectors that follow a finished sync are done too (what a test searching
+    by meaning next needs)."""
     import asyncio
 
     finished = statuses or ("succeeded", "failed", "canceled", "skipped")
@@ -171,7 +173,8 @@ async def wait_for_job(
         resp = await client.get(f"/api/v1/jobs/{job_id}")
         assert resp.status_code == 200, resp.text
         job: dict[str, _Any] = resp.json()
-        if job["status"] in finished:
+        vectors = (job.get("progress") or {}).get("vectors") or {}
+        if job["status"] in finished and (statuses or vectors.get("state") != "computing"):
             return job
         if loop.time() > deadline:
             raise AssertionError(f"job {job_id} still {job['status']} after {within}s: {job}")

@@ -52,9 +52,10 @@ def mcp(
                 "them nothing ('pdsearch entities list CONNECTOR' shows who is).",
                 err=True,
             )
+        embedder = load_embedder(semantic_on(data_dir))
         server = build_server(
-            McpTools(store, index, oncall=StoredOnCall(index, store),
-                     embedder=load_embedder(semantic_on(data_dir))),
+            McpTools(store, index, oncall=StoredOnCall(index, store, embedder),
+                     embedder=embedder),
             fixed_person(user),
         )
         try:

@@ -12,12 +12,14 @@ from pdsearch.cli.common import (
     CliError,
     DataDirOption,
     JsonOption,
+    SemanticOption,
     data_home,
     no_connectors,
     open_index,
     open_store,
     print_json,
     reported_errors,
+    semantic_on,
 )
 
 
@@ -43,6 +45,7 @@ def oncall_command(
         "--at", parser=parse_when, metavar="WHEN",
         help="When: ISO 8601 (UTC without a zone), default now.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=100, help="Documents to answer for.")] = 10,
+    semantic: SemanticOption = None,
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -58,8 +61,11 @@ def oncall_command(
     with reported_errors(), open_store(data_dir) as store, open_index(data_dir) as index:
         if not store.connectors.list(limit=1)[1]:
             raise CliError(no_connectors(data_home(data_dir)))
+        from pdsearch.search import load_embedder
+
+        embedder = load_embedder(semantic_on(data_dir, semantic))
         try:
-            found = who_is_on_call(index, store, user, query, at, limit=limit)
+            found = who_is_on_call(index, store, user, query, at, limit=limit, embedder=embedder)
         except OutsideWindowError as exc:
             raise CliError(str(exc)) from None
         zone = viewer_zone(store, user)

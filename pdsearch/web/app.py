@@ -117,7 +117,7 @@ def create_app(
         connectors=connectors,
         sync=sync,
         scheduler=scheduler,
-        oncall=oncall if oncall is not None else StoredOnCall(index, store),
+        oncall=oncall if oncall is not None else StoredOnCall(index, store, embedder),
         embedder=embedder,
     )
     mcp = mcp_endpoint(services)

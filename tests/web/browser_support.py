@@ -122,10 +122,12 @@ def synced_connector(world: World) -> str:
     assert world.api.post(f"/connectors/{cid}/connect").status_code == 200
     job = world.api.post(f"/connectors/{cid}/sync").json()["job_id"]
     for _ in range(400):
-        status = world.api.get(f"/jobs/{job}").json()["status"]
-        if status not in ("queued", "running"):
+        record = world.api.get(f"/jobs/{job}").json()
+        status = record["status"]
+        vectors = (record.get("progress") or {}).get("vectors") or {}
+        if status not in ("queued", "running") and vectors.get("state") != "computing":
             assert status == "succeeded"
-            return cid
+            return cid  # and its meaning vectors done: a search by meaning finds them
         threading.Event().wait(0.05)
     raise AssertionError("the sync did not finish")
 

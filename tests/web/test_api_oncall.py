@@ -179,6 +179,23 @@ async def test_a_question_finds_the_teams_documents_first(synced: Synced, pd_sim
         assert results[0]["oncall"] is not None
 
 
+async def test_who_is_on_call_understands_other_words(synced: Synced, pd_sim: Any) -> None:
+    """GET /api/v1/oncall finds by meaning as the search does: a question sharing no word with
+    the Payments team's documents answers for them first."""
+    client, _ = synced
+    admin = _admin(pd_sim)
+    teams = {t["name"]: t["id"] for t in pd_sim.simulator.account.teams.values()}
+    got = await client.get("/api/v1/oncall", params={
+        "user": admin, "query": "who do I call when transactions get declined at the till",
+        "limit": 3})
+    assert got.status_code == 200, got.text
+    data = got.json()["data"]
+    assert data, "a question in other words found nothing"
+    top = (await client.get(f"/api/v1/documents/{data[0]['id']}")).json()
+    assert teams["Payments"] in top["sys_racl"], data[0]["title"]
+    assert data[0]["oncall"] is not None
+
+
 async def test_the_history_shows_a_refresh_as_one(
     service: Service, api_settings: Settings, pd_sim: Any, job_waiter: Waiter
 ) -> None:

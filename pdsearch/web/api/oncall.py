@@ -50,7 +50,8 @@ def oncall(
         raise ApiError(422, "invalid_time", "at needs a time zone, e.g. 2026-12-05T09:00:00Z.")
     try:
         found = who_is_on_call(
-            services.index, services.store, user, query, at, limit=limit, offset=skip
+            services.index, services.store, user, query, at, limit=limit, offset=skip,
+            embedder=services.embedder,
         )
     except OutsideWindowError as exc:
         raise ApiError(422, "outside_oncall_window", str(exc)) from None
