@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -15,25 +15,6 @@ def assert_error(resp: httpx.Response, status: int, code: str) -> str:
     assert resp.status_code == status, resp.text
     assert resp.json()["error"]["code"] == code
     return str(resp.json()["error"]["message"])
-
-
-@pytest.fixture
-async def synced(
-    service: Callable[..., Any], api_settings: Settings, pd_sim: Any, job_waiter: Callable[..., Any]
-) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
-    async with service(api_settings, pd_sim.transport) as (_, client):
-        resp = await client.post(
-            "/api/v1/connectors",
-            json={
-                "name": "Acme",
-                "auth": {"type": "api_key", "api_key": pd_sim.api_key},
-                "base_url": pd_sim.base_url,
-            },
-        )
-        cid = resp.json()["id"]
-        job_id = (await client.post(f"/api/v1/connectors/{cid}/sync")).json()["job_id"]
-        assert (await job_waiter(client, job_id))["status"] == "succeeded"
-        yield client, cid
 
 
 def account(pd_sim: Any) -> Any:

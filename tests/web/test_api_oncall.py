@@ -4,12 +4,11 @@ simulator; the periodic refresh as a job of mode ``oncall`` in the history."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 
 from pdsearch.config import Settings
 from pdsearch.store import Store
@@ -17,25 +16,6 @@ from pdsearch.store import Store
 Service = Callable[..., Any]
 Waiter = Callable[[httpx.AsyncClient, str], Awaitable[dict[str, Any]]]
 Synced = tuple[httpx.AsyncClient, str]
-
-
-@pytest.fixture
-async def synced(
-    service: Service, api_settings: Settings, pd_sim: Any, job_waiter: Waiter
-) -> AsyncIterator[Synced]:
-    async with service(api_settings, pd_sim.transport) as (_, client):
-        resp = await client.post(
-            "/api/v1/connectors",
-            json={
-                "name": "Acme",
-                "auth": {"type": "api_key", "api_key": pd_sim.api_key},
-                "base_url": pd_sim.base_url,
-            },
-        )
-        cid = resp.json()["id"]
-        job_id = (await client.post(f"/api/v1/connectors/{cid}/sync")).json()["job_id"]
-        assert (await job_waiter(client, job_id))["status"] == "succeeded"
-        yield client, cid
 
 
 def _admin(pd_sim: Any) -> str:
