@@ -4,10 +4,7 @@ user header."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,12 +13,12 @@ from typing import Any
 import httpx
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 from mcp_cases import Case, SearchOnCall, error_text, pick_case, refused, structured
 from pydantic import SecretStr
+from served import ServiceThread
 from typer.testing import CliRunner
 
 from pdsearch.cli import app as cli_app
@@ -35,37 +32,6 @@ INITIALIZE = {
                "clientInfo": {"name": "test", "version": "1"}},
 }
 MCP_ACCEPT = {"Accept": "application/json, text/event-stream"}
-
-
-class ServiceThread:
-    """create_app(settings) served by uvicorn on 127.0.0.1 in a thread, lifespan on."""
-
-    def __init__(self, settings: Settings, **app_options: Any) -> None:
-        self.app = create_app(settings, **app_options)
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False,
-                                timeout_graceful_shutdown=2)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=lambda: asyncio.run(self.server.serve(sockets=[self.sock])), daemon=True
-        )
-
-    def __enter__(self) -> ServiceThread:
-        self.thread.start()
-        for _ in range(1000):
-            if self.server.started:
-                return self
-            threading.Event().wait(0.01)
-        raise RuntimeError("the service did not start")
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
-        assert not self.thread.is_alive()
 
 
 @pytest.fixture

@@ -7,9 +7,7 @@ Screenshots land in test-artifacts/screenshots/ (gitignored).
 
 from __future__ import annotations
 
-import asyncio
 import re
-import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,14 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from playwright.sync_api import Page, expect
 from pydantic import SecretStr
+from served import ServiceThread
 
 from pdsearch.config import Settings
 from pdsearch.simulator.config import SimulatorConfig
 from pdsearch.simulator.server import SimulatorServer
-from pdsearch.web.app import create_app
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -46,37 +43,6 @@ SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 def shot(page: Page, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-class ServiceThread:
-    """The service (create_app, lifespan on) served by uvicorn on 127.0.0.1 in a thread."""
-
-    def __init__(self, settings: Settings, **app_options: Any) -> None:
-        self.app = create_app(settings, **app_options)
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        config = uvicorn.Config(self.app, log_level="warning", access_log=False,
-                                timeout_graceful_shutdown=2)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(
-            target=lambda: asyncio.run(self.server.serve(sockets=[self.sock])), daemon=True
-        )
-
-    def __enter__(self) -> ServiceThread:
-        self.thread.start()
-        for _ in range(500):
-            if self.server.started:
-                return self
-            threading.Event().wait(0.01)
-        raise RuntimeError("the service did not start")
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-        self.sock.close()
-        assert not self.thread.is_alive()
 
 
 @dataclass
