@@ -1,10 +1,9 @@
 """Typed models of the PagerDuty objects the connector reads.
 
-Shapes follow PagerDuty's OpenAPI spec (``shared/pagerduty/openapiv3.json``). Unknown fields are
-ignored and optional ones may be missing, because PagerDuty adds fields over time and omits some
-depending on ``include[]``. A field of the wrong type is a validation error, which the client turns
-into an ``InvalidResponse`` naming the object.
-"""
+Shapes follow PagerDuty's OpenAPI spec (its copy: ``tests/data/pagerduty/openapiv3.json``).
+Unknown fields are ignored and optional ones may be missing, because PagerDuty adds fields over
+time and omits some depending on ``include[]``. A field of the wrong type is a validation error,
+which the client turns into an ``InvalidResponse`` naming the object."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """OAuth scopes each served operation needs, taken from the spec's ``x-pd-requires-scope``.
 
-Generated from ``shared/pagerduty/openapiv3.json``; ``tests/simulator/test_spec.py`` checks this
-table against the spec so it cannot drift. Operations the spec gives no scope (``/users/me``, the v3
-schedule endpoints) map to ``None`` here; ``V3_SCOPES`` says what the simulator asks of them.
-"""
+Generated from PagerDuty's published spec (its copy: ``tests/data/pagerduty/openapiv3.json``);
+``tests/simulator/test_spec.py`` checks this table against the spec so it cannot drift.
+Operations the spec gives no scope (``/users/me``, the v3 schedule endpoints) map to ``None``
+here; ``V3_SCOPES`` says what the simulator asks of them."""
 
 from __future__ import annotations
 
