@@ -5,10 +5,12 @@ measured reader runs in a child process (``benchmarks.worker``), so it has its o
 its own peak RSS and no share of the simulator's GIL.
 
 The minimum number of requests is what the listings need and nothing else: one page of 100 per
-100 teams, users, escalation policies and layer-based schedules, the shift-based (v3) schedule
-list at its own largest page (1,000), and one GET per v3 schedule (its list holds references
-only). Team member listings are not in it: pdsearch reads memberships from the users listing
-(``include[]=teams``) and reads members only when PagerDuty leaves that include out.
+100 teams, users, escalation policies, layer-based schedules and services (their descriptions go
+into the documents, issue 13), the shift-based (v3) schedule list at its own largest page
+(1,000), one GET per v3 schedule (its list holds references only), and one look at the audit
+trail (where the next incremental sync starts, issue 15). Team member listings are not in it:
+pdsearch reads memberships from the users listing (``include[]=teams``) and reads members only
+when PagerDuty leaves that include out.
 
 The rate-limit bound. The simulator gives each token a budget ``B`` per fixed one-minute window
 that starts at the window's first request (``pdsearch/simulator/ratelimit.py``). ``N`` requests
@@ -56,6 +58,7 @@ class Truth:
     policies: int
     schedules_v2: int
     schedules_v3: int
+    services: int = 0
 
     @classmethod
     def of(cls, account: Account) -> Truth:
@@ -66,6 +69,7 @@ class Truth:
             policies=len(account.escalation_policies),
             schedules_v2=len(account.schedules) - v3,
             schedules_v3=v3,
+            services=len(account.services),
         )
 
     @property
@@ -85,6 +89,8 @@ class Truth:
             "schedules": math.ceil(self.schedules_v2 / PAGE),
             "v3 list": math.ceil(self.schedules_v3 / V3_LIST_PAGE),
             "v3 details": self.schedules_v3,
+            "services": math.ceil(self.services / PAGE),
+            "audit trail": 1,
         }
 
     def as_counts(self) -> dict[str, int]:
@@ -136,11 +142,13 @@ def run_worker(command: str, server: SimulatorServer, *extra: str) -> dict[str, 
     return result
 
 
-def _sync(server: SimulatorServer, time_scale: float = 1.0, *, semantic: bool = False
-          ) -> dict[str, Any]:
+def _sync(server: SimulatorServer, time_scale: float = 1.0, *, semantic: bool = False,
+          again: bool = False) -> dict[str, Any]:
+    """A full sync in a worker (``again``: then one with nothing changed)."""
     with tempfile.TemporaryDirectory(prefix="pdsearch-bench-sync-") as tmp:
         return run_worker("sync", server, "--data-dir", tmp, "--time-scale", str(time_scale),
-                          *(["--semantic"] if semantic else []))
+                          *(["--semantic"] if semantic else []),
+                          *(["--again"] if again else []))
 
 
 class ScaledSimulatorClock:
@@ -188,7 +196,7 @@ def run(
     with SimulatorServer(config, account) as server:
         if "sync" in scenarios:
             log("sync: full sync, no binding rate limit ...")
-            first = _sync(server)
+            first = _sync(server, again=True)
             first["requests_ratio"] = first["requests"] / min_total
             first["docs_per_second"] = first["documents"] / first["wall_seconds"]
             concurrency = int(first.get("max_concurrency") or 4)
@@ -198,7 +206,7 @@ def run(
             log(f"sync: {first['status']}, {first['requests']} requests (minimum {min_total}), "
                 f"{first['wall_seconds']:.1f} s, peak RSS {first['peak_rss_bytes'] / 2**20:.0f} MB")
             log("sync: the same with semantic search on (the model; vectors after the job) ...")
-            semantic = _sync(server, semantic=True)
+            semantic = _sync(server, semantic=True, again=True)
             semantic["wall_ratio"] = semantic["wall_seconds"] / first["wall_seconds"]
             semantic["second_wall_ratio"] = (semantic["second_wall_seconds"]
                                              / first["second_wall_seconds"])

@@ -65,12 +65,12 @@ class CountingTransport(httpx.AsyncHTTPTransport):
 
 async def run_sync(
     base_url: str, api_key: str, data_dir: Path, *, time_scale: float = 1.0,
-    semantic: bool = False,
+    semantic: bool = False, again: bool = False,
 ) -> dict[str, Any]:
-    """One full sync by pdsearch's own service, store and index, as ``pdsearch sync`` runs it,
-    then a second with nothing changed. ``semantic``: with the embedding model, as the service
-    runs by default: the job's wall time (documents searchable) and when the vectors that
-    follow it are done are timed apart."""
+    """One full sync by pdsearch's own service, store and index, as ``pdsearch sync`` runs it
+    (``again``: then a second with nothing changed). ``semantic``: with the embedding model, as
+    the service runs by default: the job's wall time (documents searchable) and when the
+    vectors that follow it are done are timed apart."""
     from cryptography.fernet import Fernet
 
     from pdsearch.index.sqlite import SqliteIndex
@@ -104,15 +104,24 @@ async def run_sync(
             embedder = Embedder.load()
         service = SyncService(store, index, client_factory=factory, embedder=embedder)
         started = time.perf_counter()
-        job = await service.run(connector.id, wait_for_vectors=False)
+        job = await service.run(connector.id, mode="full", wait_for_vectors=False)
         wall = time.perf_counter() - started
         settled = await service.vectors.settle(connector.id)
         vectors_wall = time.perf_counter() - started
         vectors = (settled.progress.get("vectors") if settled is not None else None) or {}
-        started = time.perf_counter()
-        again = await service.run(connector.id, wait_for_vectors=False)
-        again_wall = time.perf_counter() - started
-        again_settled = await service.vectors.settle(connector.id)
+        second: dict[str, Any] = {}
+        if again:
+            started = time.perf_counter()
+            repeat = await service.run(connector.id, mode="full", wait_for_vectors=False)
+            second["second_wall_seconds"] = time.perf_counter() - started
+            settled_again = await service.vectors.settle(connector.id)
+            second.update(
+                second_status=repeat.status,
+                second_requests=repeat.requests,
+                second_unchanged=repeat.counts.get("unchanged", 0),
+                second_embedded=((settled_again.progress.get("vectors") or {}).get("done", 0)
+                                 if settled_again is not None else 0),
+            )
         limiter = clients[-1].rate_limiter if clients else None
         return {
             "status": job.status,
@@ -124,11 +133,7 @@ async def run_sync(
             "vectors": vectors,
             "vectors_wall_seconds": vectors_wall,
             "vector_count": getattr(index, "vector_count", lambda _: 0)(connector.id),
-            "second_status": again.status,
-            "second_wall_seconds": again_wall,
-            "second_unchanged": again.counts.get("unchanged", 0),
-            "second_embedded": ((again_settled.progress.get("vectors") or {}).get("done", 0)
-                                if again_settled is not None else 0),
+            **second,
             "documents": index.count(connector.id),
             "max_concurrency": clients[-1].max_concurrency if clients else None,
             "statuses": {str(k): v for k, v in sorted(transport.statuses.items())},
@@ -155,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-scale", type=float, default=1.0)
     parser.add_argument("--changes", type=int, default=10)
     parser.add_argument("--semantic", action="store_true")
+    parser.add_argument("--again", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     result: dict[str, Any]
@@ -163,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("sync needs --data-dir")
         result = asyncio.run(
             run_sync(args.base_url, args.api_key, args.data_dir, time_scale=args.time_scale,
-                     semantic=args.semantic)
+                     semantic=args.semantic, again=args.again)
         )
     elif args.command == "incremental":
         if args.data_dir is None:

@@ -52,16 +52,30 @@ def test_sync_scenarios_are_complete_and_sane(quick_run: tuple[dict[str, Any], s
         assert run["counts"]["added"] == sync["documents_expected"]
         # Never fewer than the listings need; a few probes more (account, abilities) at most.
         assert minimum <= run["requests"] <= 2 * minimum
-        assert run["simulator_requests"] == run["requests"]
+        assert run["simulator_requests"] == run["requests"] + run.get("second_requests", 0)
         assert _finite(run["wall_seconds"])
         assert _finite(run["peak_rss_bytes"])
+    # The same sync with semantic search on: the job first, every vector after it, and a
+    # second sync with nothing changed embeds nothing.
+    plain, semantic = sync["sync"], sync["sync_semantic"]
+    assert plain["second_status"] == semantic["second_status"] == "succeeded"
+    assert semantic["status"] == "succeeded", semantic["error"]
+    assert semantic["documents"] == semantic["vector_count"] == sync["documents_expected"]
+    assert semantic["vectors"] == {"total": semantic["documents"], "done": semantic["documents"],
+                                   "state": "done"}
+    assert semantic["vectors_wall_seconds"] >= semantic["wall_seconds"] > 0
+    assert semantic["second_unchanged"] == semantic["documents"]
+    assert semantic["second_embedded"] == 0
+    assert _finite(semantic["wall_ratio"])
     limited = sync["ratelimit"]
     assert limited["failed_requests"] == 0, limited["statuses"]
     assert limited["budget_per_window"] < minimum  # the budget really binds
     assert _finite(limited["bound_seconds"])
     listed, byid = sync["peer_list"], sync["peer_byid"]
     assert listed["completeness"]["share"] == 1.0  # no collection passes offset 10,000 here
-    assert listed["requests"] >= minimum
+    # The peers read neither services nor the audit trail.
+    parts = sync["minimum_requests"]
+    assert listed["requests"] >= minimum - parts["services"] - parts["audit trail"]
     assert byid["fetched"] == sync["objects"]
     assert byid["completeness"] == 1.0
     assert byid["requests"] >= sync["objects"]
