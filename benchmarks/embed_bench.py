@@ -27,6 +27,7 @@ from typing import Any
 
 from tokenizers import Tokenizer
 
+from benchmarks.marks import mark
 from benchmarks.search_bench import base_documents
 from benchmarks.semantic_eval import (
     EvalDocument,
@@ -168,10 +169,6 @@ def run(account: Account, *, query_rounds: int, log: Callable[[str], None]) -> d
     return results
 
 
-def _mark(ok: bool) -> str:
-    return "met" if ok else "**missed**"
-
-
 def section(res: dict[str, Any]) -> list[str]:
     """The scenario's part of docs/BENCHMARKS.md."""
     load, thr, q = res["load"], res["throughput"], res["queries"]
@@ -192,11 +189,11 @@ def section(res: dict[str, Any]) -> list[str]:
         "|---|---|---|---|",
         f"| model load (import {load['import_seconds']:.2f} s + load "
         f"{load['load_seconds']:.2f} s) | {load['total_seconds']:.2f} s | ≤ {LOAD_SECONDS:.0f} s "
-        f"| {_mark(load['total_seconds'] <= LOAD_SECONDS)} |",
+        f"| {mark(load['total_seconds'] <= LOAD_SECONDS)} |",
         f"| memory after load: resident (anonymous + file-backed) | {mem['VmRSS']:.0f} MB "
         f"({mem['RssAnon']:.0f} + {mem['RssFile']:.0f}), peak {mem['VmHWM']:.0f} MB | | |",
         f"| throughput | {rate:,.0f} documents/s ({thr['cpu_ms_per_document']:.1f} CPU ms "
-        f"each) | ≥ {DOCS_PER_SECOND} | {_mark(rate >= DOCS_PER_SECOND)} |",
+        f"each) | ≥ {DOCS_PER_SECOND} | {mark(rate >= DOCS_PER_SECOND)} |",
         f"| query embedding p50 / p99 | {q['p50_ms']:.1f} / {q['p99_ms']:.1f} ms | | |",
         "",
         "Recall@3 of the paraphrase set (tests/data/semantic/): a question counts when one of "

@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks.marks import mark
 from benchmarks.sync_bench import API_KEY, PAGERDUTY_BUDGET, run_worker
 from pdsearch.simulator.account import Account
 from pdsearch.simulator.config import SimulatorConfig
@@ -141,21 +142,18 @@ def section(res: dict[str, Any]) -> list[str]:
         f"| full sync before (requests, wall) | {res['full']['requests']}, "
         f"{res['full']['wall_seconds']:.1f} s | | |",
         f"| nothing changed: requests | {nothing['requests']} | ≤ 2 | "
-        f"{_mark(nothing['requests'] <= 2)} |",
+        f"{mark(nothing['requests'] <= 2)} |",
         f"| nothing changed: wall (median / max) | {nothing['wall_seconds'] * 1000:.0f} / "
         f"{nothing['wall_max_seconds'] * 1000:.0f} ms | ≤ 500 ms | "
-        f"{_mark(nothing['wall_seconds'] <= 0.5)} |",
+        f"{mark(nothing['wall_seconds'] <= 0.5)} |",
         f"| {k} changes: requests | {changed['requests']} | ≤ 2 + 2k = "
-        f"{changed['target_requests']} | {_mark(within)} |",
+        f"{changed['target_requests']} | {mark(within)} |",
         f"| {k} changes: wall | {changed['wall_seconds']:.2f} s | | |",
         f"| {k} changes: documents written | {c['added'] + c['updated'] + c['deleted']} "
         f"({c['updated']} updated) of {res['documents']:,} | | |",
         f"| budget at one incremental sync every {INTERVAL_MINUTES} min | "
         f"{res['budget_share'] * 100:.3f} % of 960 requests/min | ≤ 1 % | "
-        f"{_mark(res['budget_share'] <= 0.01)} |",
+        f"{mark(res['budget_share'] <= 0.01)} |",
         "",
     ]
 
-
-def _mark(ok: bool) -> str:
-    return "met" if ok else "**missed**"

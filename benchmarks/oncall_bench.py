@@ -30,6 +30,7 @@ from typing import Any
 import httpx
 from cryptography.fernet import Fernet
 
+from benchmarks.marks import mark
 from pdsearch.index.base import Document, SearchHit
 from pdsearch.index.sqlite import SqliteIndex
 from pdsearch.oncall import answers
@@ -246,15 +247,12 @@ def section(res: dict[str, Any]) -> list[str]:
         "",
         f"- Refreshes every {INTERVAL_MINUTES} minutes, with one full read a day: "
         f"{res['average_per_interval']:.1f} requests an interval on average, {share:.3%} of "
-        f"the budget (target ≤ 2 %): {_mark(share <= TARGET_SHARE)}.",
+        f"the budget (target ≤ 2 %): {mark(share <= TARGET_SHARE)}.",
         f"- Answering a page of {PAGE} results (policies and schedules at random): "
         f"p50 {answers_p50:.2f} ms, p99 {res['answers']['p99_ms']:.2f} ms, over "
         f"{res['answers']['pages']} pages (target: adds ≤ 1 ms to a search's p50): "
-        f"{_mark(answers_p50 <= 1.0)}.",
+        f"{mark(answers_p50 <= 1.0)}.",
         "",
     ]
     return rows
 
-
-def _mark(ok: bool) -> str:
-    return "met" if ok else "**missed**"

@@ -5,9 +5,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from benchmarks import embed_bench, incremental_bench, oncall_bench, replicas_bench
-
-MB = 2**20
+from benchmarks import (
+    embed_bench,
+    incremental_bench,
+    oncall_bench,
+    opensearch_bench,
+    replicas_bench,
+    store_bench,
+)
+from benchmarks.marks import MB, mark, ms, secs
 
 # Targets (issue 7).
 REQUESTS_RATIO = 1.05
@@ -23,22 +29,6 @@ P99_MS = 10.0
 FLOOR_RATIO = 1.5
 HTTP_P50_MS = 10.0
 INDEX_RATE = 5000
-# Targets (issue 16): OpenSearch, one node, at 100,000 documents.
-OS_HTTP_P50_MS = 25.0
-OS_HTTP_P99_MS = 80.0
-OS_INDEX_RATE = 2000
-
-
-def _mark(ok: bool) -> str:
-    return "met" if ok else "**missed**"
-
-
-def _s(seconds: float) -> str:
-    return f"{seconds:.1f} s"
-
-
-def _ms(value: float) -> str:
-    return "–" if math.isnan(value) else f"{value:.2f}"
 
 
 def machine_section(machine: dict[str, Any], quick: bool, elapsed: float) -> list[str]:
@@ -65,7 +55,7 @@ def machine_section(machine: dict[str, Any], quick: bool, elapsed: float) -> lis
         f"| commit | {machine.get('commit') or 'unknown'} |",
         f"| form | {form} |",
         f"| load average (1/5/15 min) before / after | {load(load_before)} — {load(load_after)} |",
-        f"| whole run | {_s(elapsed)} |",
+        f"| whole run | {secs(elapsed)} |",
         "",
     ]
 
@@ -98,16 +88,16 @@ def sync_section(res: dict[str, Any]) -> list[str]:
             "| measure | value | target | |",
             "|---|---|---|---|",
             f"| job status | {sync['status']} ({sync['documents']:,} documents) | succeeded | "
-            f"{_mark(sync['status'] == 'succeeded')} |",
+            f"{mark(sync['status'] == 'succeeded')} |",
             f"| requests | {sync['requests']} = {ratio:.3f} × minimum | ≤ {REQUESTS_RATIO} × | "
-            f"{_mark(ratio <= REQUESTS_RATIO)} |",
-            f"| wall time | {_s(sync['wall_seconds'])} | | |",
+            f"{mark(ratio <= REQUESTS_RATIO)} |",
+            f"| wall time | {secs(sync['wall_seconds'])} | | |",
             f"| documents per second | {sync['docs_per_second']:,.0f} | | |",
-            f"| peak RSS (sync process) | {rss:.0f} MB | ≤ {RSS_MB} MB | {_mark(rss <= RSS_MB)} |",
+            f"| peak RSS (sync process) | {rss:.0f} MB | ≤ {RSS_MB} MB | {mark(rss <= RSS_MB)} |",
             f"| latency floor (minimum requests, {sync.get('max_concurrency') or 4} in flight) | "
-            f"{_s(sync['latency_bound_seconds'])} | | |",
-            f"| simulator CPU during the sync | {_s(sync['simulator_cpu_seconds'])} | | |",
-            f"| second sync, nothing changed | {_s(sync['second_wall_seconds'])} | | |",
+            f"{secs(sync['latency_bound_seconds'])} | | |",
+            f"| simulator CPU during the sync | {secs(sync['simulator_cpu_seconds'])} | | |",
+            f"| second sync, nothing changed | {secs(sync['second_wall_seconds'])} | | |",
             "",
         ]
     out += semantic_sync_rows(res.get("sync_semantic"))
@@ -132,16 +122,16 @@ def semantic_sync_rows(sem: dict[str, Any] | None) -> list[str]:
         "| measure | value | target | |",
         "|---|---|---|---|",
         f"| job status | {sem['status']} ({sem['documents']:,} documents) | succeeded | "
-        f"{_mark(sem['status'] == 'succeeded')} |",
-        f"| first sync's wall time (job) | {_s(sem['wall_seconds'])} = {sem['wall_ratio']:.2f} × "
-        f"keyword only | ≤ {SEMANTIC_FIRST_RATIO} × | {_mark(first_ok)} |",
-        f"| vectors done after the start | {_s(sem['vectors_wall_seconds'])} ({done:,} of "
+        f"{mark(sem['status'] == 'succeeded')} |",
+        f"| first sync's wall time (job) | {secs(sem['wall_seconds'])} = {sem['wall_ratio']:.2f} × "
+        f"keyword only | ≤ {SEMANTIC_FIRST_RATIO} × | {mark(first_ok)} |",
+        f"| vectors done after the start | {secs(sem['vectors_wall_seconds'])} ({done:,} of "
         f"{total:,}, {vectors.get('state', '?')}; {rate:,.0f} documents/s) | | |",
         f"| documents with a vector | {sem['vector_count']:,} | all | "
-        f"{_mark(sem['vector_count'] == sem['documents'])} |",
-        f"| second sync, nothing changed | {_s(sem['second_wall_seconds'])} = "
+        f"{mark(sem['vector_count'] == sem['documents'])} |",
+        f"| second sync, nothing changed | {secs(sem['second_wall_seconds'])} = "
         f"{sem['second_wall_ratio']:.2f} × keyword only, {sem['second_embedded']} embedded | "
-        f"nothing embedded, ≤ {SEMANTIC_SECOND_RATIO} × | {_mark(second_ok)} |",
+        f"nothing embedded, ≤ {SEMANTIC_SECOND_RATIO} × | {mark(second_ok)} |",
         f"| peak RSS (sync process, model loaded) | {sem['peak_rss_bytes'] / MB:.0f} MB | | |",
         "",
     ]
@@ -169,13 +159,13 @@ def ratelimit_section(res: dict[str, Any]) -> list[str]:
         "| measure | value | target | |",
         "|---|---|---|---|",
         f"| job status | {lim['status']} ({lim['documents']:,} documents) | succeeded | "
-        f"{_mark(lim['status'] == 'succeeded')} |",
-        f"| wall time | {_s(lim['wall_seconds'])} | | |",
-        f"| bound | {_s(lim['bound_seconds'])} | | |",
-        f"| wall / bound | {ratio:.3f} | ≤ {WALL_TO_BOUND} | {_mark(ratio <= WALL_TO_BOUND)} |",
+        f"{mark(lim['status'] == 'succeeded')} |",
+        f"| wall time | {secs(lim['wall_seconds'])} | | |",
+        f"| bound | {secs(lim['bound_seconds'])} | | |",
+        f"| wall / bound | {ratio:.3f} | ≤ {WALL_TO_BOUND} | {mark(ratio <= WALL_TO_BOUND)} |",
         f"| requests | {lim['requests']} | | |",
         f"| failed requests (429 or 5xx answers) | {lim['failed_requests']} | 0 | "
-        f"{_mark(lim['failed_requests'] == 0)} |",
+        f"{mark(lim['failed_requests'] == 0)} |",
         f"| times the client held a request back to keep its reserve | {lim['throttled']} | | |",
         "",
     ]
@@ -203,18 +193,18 @@ def peers_section(res: dict[str, Any]) -> list[str]:
     ]
     if ours:
         out.append(
-            f"| pdsearch full sync | {_s(ours['wall_seconds'])} | {ours['requests']} | all "
+            f"| pdsearch full sync | {secs(ours['wall_seconds'])} | {ours['requests']} | all "
             f"({ours['documents']:,} documents) | {ours['requests'] / 960:.2f} min |"
         )
     share = listed["completeness"]["share"]
     missing = listed["completeness"]["missing"]
     out.append(
-        f"| pagerduty iter_all, serial | {_s(listed['wall_seconds'])} | {listed['requests']} | "
+        f"| pagerduty iter_all, serial | {secs(listed['wall_seconds'])} | {listed['requests']} | "
         f"{share:.1%}" + (f" (missing {missing})" if missing else "")
         + f" | {listed['requests'] / 960:.2f} min |"
     )
     out.append(
-        f"| pagerduty by id, {byid['threads']} threads | {_s(byid['wall_seconds'])} | "
+        f"| pagerduty by id, {byid['threads']} threads | {secs(byid['wall_seconds'])} | "
         f"{byid['requests']:,} | {byid['completeness']:.1%} | {byid['requests'] / 960:.2f} min |"
     )
     out.append("")
@@ -277,10 +267,10 @@ def search_section(res: dict[str, Any], largest_target: int) -> list[str]:
             admin_hits = f"{cls['admin_hits']:.0f}" if "admin_hits" in cls else "–"
             out.append(
                 f"| {name} (`{cls['queries'][0]}` …) | {cls['hits']:.0f} / {cls['raw_hits']:.0f} "
-                f"| {_ms(cls['in_process']['p50_ms'])} | {_ms(cls['in_process']['p99_ms'])} "
-                f"| {_ms(http['p50_ms'])} | {_ms(http['p99_ms'])} "
-                f"| {_ms(cls['raw']['p50_ms'])} | {_ms(cls['raw']['p99_ms'])} | {ratio:.2f} "
-                f"| {admin_hits} | {_ms(admin['p50_ms'])} | {_ms(admin['p99_ms'])} |"
+                f"| {ms(cls['in_process']['p50_ms'])} | {ms(cls['in_process']['p99_ms'])} "
+                f"| {ms(http['p50_ms'])} | {ms(http['p99_ms'])} "
+                f"| {ms(cls['raw']['p50_ms'])} | {ms(cls['raw']['p99_ms'])} | {ratio:.2f} "
+                f"| {admin_hits} | {ms(admin['p50_ms'])} | {ms(admin['p99_ms'])} |"
             )
         out.append("")
     big = sizes.get(str(largest_target))
@@ -305,8 +295,8 @@ def _by_query(fig: dict[str, Any], size: int) -> list[str]:
     for name, cls in fig["classes"].items():
         mine, floor = cls.get("in_process_by_query", {}), cls.get("raw_by_query", {})
         admin = cls.get("admin_by_query", {})
-        cells = [f"`{q}` {_ms(mine.get(q, math.nan))} / {_ms(floor.get(q, math.nan))} / "
-                 f"{_ms(admin.get(q, math.nan))}" for q in cls["queries"]]
+        cells = [f"`{q}` {ms(mine.get(q, math.nan))} / {ms(floor.get(q, math.nan))} / "
+                 f"{ms(admin.get(q, math.nan))}" for q in cls["queries"]]
         out.append(f"| {name} | {'; '.join(cells)} |")
     out.append("")
     return out
@@ -323,151 +313,20 @@ def _search_targets(fig: dict[str, Any], size: int) -> list[str]:
         "",
         "| measure | value | target | |",
         "|---|---|---|---|",
-        f"| in-process p50 | {worst_p50:.2f} ms | ≤ {P50_MS} ms | {_mark(worst_p50 <= P50_MS)} |",
-        f"| in-process p99 | {worst_p99:.2f} ms | ≤ {P99_MS} ms | {_mark(worst_p99 <= P99_MS)} |",
+        f"| in-process p50 | {worst_p50:.2f} ms | ≤ {P50_MS} ms | {mark(worst_p50 <= P50_MS)} |",
+        f"| in-process p99 | {worst_p99:.2f} ms | ≤ {P99_MS} ms | {mark(worst_p99 <= P99_MS)} |",
         f"| in-process p50 / floor p50 | {worst_ratio:.2f} | ≤ {FLOOR_RATIO} | "
-        f"{_mark(worst_ratio <= FLOOR_RATIO)} |",
+        f"{mark(worst_ratio <= FLOOR_RATIO)} |",
     ]
     if http:
         rows.append(f"| HTTP p50 | {max(http):.2f} ms | ≤ {HTTP_P50_MS} ms | "
-                    f"{_mark(max(http) <= HTTP_P50_MS)} |")
+                    f"{mark(max(http) <= HTTP_P50_MS)} |")
     rate = fig["docs_per_second"]
     rows += [
-        f"| indexing | {rate:,.0f} documents/s | ≥ {INDEX_RATE:,} | {_mark(rate >= INDEX_RATE)} |",
+        f"| indexing | {rate:,.0f} documents/s | ≥ {INDEX_RATE:,} | {mark(rate >= INDEX_RATE)} |",
         "",
     ]
     return rows
-
-
-def opensearch_section(res: dict[str, Any]) -> list[str]:
-    """Scenario 7: OpenSearch beside SQLite (benchmarks/opensearch_bench.py)."""
-    nan = {"p50_ms": math.nan, "p99_ms": math.nan}
-    indexing = res["indexing"]
-    out = [
-        "## 7. OpenSearch beside SQLite",
-        "",
-        f"{res['documents']:,} documents (scenario 4's, the user sees {res['visible']:,} = "
-        f"{res['visible_share']:.1%}) in one OpenSearch 2.19 node on 127.0.0.1 and in SQLite, "
-        "one store. In-process: `pdsearch.search.search` on `OpenSearchIndex` (admin: an "
-        "administrator, who sees every document). HTTP: `POST /api/v1/search` of `pdsearch "
-        "serve` in its own process, with `PDSEARCH_INDEX_URL` (OpenSearch) and without "
-        "(SQLite), one keep-alive client each, after the same warm-up. Indexing: `upsert` "
-        f"calls of the sync's batch ({indexing['batch']} documents), each ending with a "
-        "refresh (what a sync does), on a node warmed up first (a scratch index of 10% of the "
-        "documents, written and searched, then deleted: a node just started spends its CPU "
-        "compiling). Times in ms; hits = mean total the user gets.",
-        "",
-        "| query | hits | OpenSearch in-process p50 | p99 | OpenSearch HTTP p50 | p99 | "
-        "SQLite HTTP p50 | p99 | admin hits | admin p50 | p99 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name, cls in res["classes"].items():
-        http, sqlite = cls.get("http", nan), cls.get("sqlite_http", nan)
-        out.append(
-            f"| {name} (`{cls['queries'][0]}` …) | {cls['hits']:.0f} "
-            f"| {_ms(cls['in_process']['p50_ms'])} | {_ms(cls['in_process']['p99_ms'])} "
-            f"| {_ms(http['p50_ms'])} | {_ms(http['p99_ms'])} "
-            f"| {_ms(sqlite['p50_ms'])} | {_ms(sqlite['p99_ms'])} "
-            f"| {cls['admin_hits']:.0f} | {_ms(cls['admin']['p50_ms'])} "
-            f"| {_ms(cls['admin']['p99_ms'])} |"
-        )
-    out.append("")
-    https = [c["http"] for c in res["classes"].values() if "http" in c]
-    rate = indexing["docs_per_second"]
-    rows = [
-        f"Targets at {res['documents']:,} documents (worst query class):",
-        "",
-        "| measure | value | target | |",
-        "|---|---|---|---|",
-    ]
-    if https:
-        p50 = max(h["p50_ms"] for h in https)
-        p99 = max(h["p99_ms"] for h in https)
-        rows += [
-            f"| OpenSearch HTTP p50 | {p50:.2f} ms | ≤ {OS_HTTP_P50_MS:g} ms | "
-            f"{_mark(p50 <= OS_HTTP_P50_MS)} |",
-            f"| OpenSearch HTTP p99 | {p99:.2f} ms | ≤ {OS_HTTP_P99_MS:g} ms | "
-            f"{_mark(p99 <= OS_HTTP_P99_MS)} |",
-        ]
-    load = res.get("bulk_load")
-    rows += [
-        f"| OpenSearch indexing as a sync writes (a refresh per {indexing['batch']}) | "
-        f"{rate:,.0f} documents/s ({_s(indexing['seconds'])}) | "
-        f"≥ {OS_INDEX_RATE:,} | {_mark(rate >= OS_INDEX_RATE)} |",
-    ]
-    if load:
-        bulk_rate = load["docs_per_second"]
-        rows.append(
-            f"| OpenSearch bulk load (same requests, one refresh at the end) | "
-            f"{bulk_rate:,.0f} documents/s ({_s(load['seconds'])}) | ≥ {OS_INDEX_RATE:,} | "
-            f"{_mark(bulk_rate >= OS_INDEX_RATE)} |")
-    rows += [
-        f"| SQLite indexing, same documents | "
-        f"{res['sqlite_indexing']['docs_per_second']:,.0f} documents/s | | |",
-        "",
-    ]
-    if "node_cpu_ms_per_doc" in indexing:
-        rows += [
-            f"Indexing cost, as a sync writes: the node spent {indexing['node_cpu_seconds']:.1f} "
-            f"CPU-seconds ({indexing['node_cpu_ms_per_doc']:.3f} ms a document, "
-            f"{1000 / indexing['node_cpu_ms_per_doc']:,.0f} documents per CPU-second), this "
-            f"process {indexing['client_cpu_seconds']:.1f}; the merges the writes set off "
-            f"ended {indexing['merge_settle_seconds']:.1f} s after the last write, leaving "
-            f"{indexing['segments']} segments, {indexing['store_bytes'] / MB:.0f} MB."
-            + (f" Bulk load: {load['node_cpu_ms_per_doc']:.3f} ms of node CPU a document."
-               if load else ""),
-            "",
-        ]
-    vectors = res.get("vectors")
-    if vectors:
-        rows += [
-            f"Meaning vectors: {vectors['stored']:,} random unit vectors of 384 numbers (for "
-            f"the first {vectors['stored']:,} of the {res['documents']:,} documents) stored "
-            f"at {vectors['vectors_per_second']:,.0f} a second "
-            f"({vectors['node_cpu_ms_per_vector']:.2f} ms of node CPU each: a partial update "
-            "rewrites the document and inserts into the HNSW graph, lucene engine); k-NN with "
-            f"the access filter as the query's filter, k = {vectors['k']}:",
-            "",
-            "| searcher | found (mean) | p50 | p99 |",
-            "|---|---|---|---|",
-            f"| user ({res['visible_share']:.1%} visible) | {vectors['user']['found']:.1f} | "
-            f"{_ms(vectors['user']['p50_ms'])} | {_ms(vectors['user']['p99_ms'])} |",
-            f"| administrator (all) | {vectors['admin']['found']:.1f} | "
-            f"{_ms(vectors['admin']['p50_ms'])} | {_ms(vectors['admin']['p99_ms'])} |",
-            "",
-        ]
-    return out + rows
-
-
-def store_section(res: dict[str, Any]) -> list[str]:
-    """Scenario ``store``: the state store's hot paths on each engine."""
-    engines = [(name, res.get(name)) for name in ("sqlite", "postgresql")]
-    rows = [
-        "## 5. State store (SQLite and PostgreSQL)",
-        "",
-        "One call at a time on a warm store; 10,000 users in 400 teams. `memberships` and "
-        "`for_user` run on every search, a job's progress update at every progress report of "
-        "a sync.",
-        "",
-        "| operation | " + " | ".join(f"{name} p50 / p99" for name, _ in engines) + " |",
-        "|---|" + "---|" * len(engines),
-    ]
-    for op in ("memberships", "for_user", "job_progress_update", "job_get", "connector_get"):
-        cells = [
-            f"{fig[op]['p50_us'] / 1000:.3f} / {fig[op]['p99_us'] / 1000:.3f} ms"
-            if fig else "not measured" for _, fig in engines
-        ]
-        rows.append(f"| `{op}` | " + " | ".join(cells) + " |")
-    cells = [f"{fig['memberships_4_threads_per_s']:,.0f} /s" if fig else "not measured"
-             for _, fig in engines]
-    rows.append("| `memberships`, 4 threads | " + " | ".join(cells) + " |")
-    cells = [f"{fig['replace_derived_seconds']:.2f} s" if fig else "not measured"
-             for _, fig in engines]
-    rows.append("| `replace_derived` (one sync's 401 entities) | " + " | ".join(cells) + " |")
-    if res.get("postgresql") is None:
-        rows += ["", "PostgreSQL was not measured: give `--database-url` (or "
-                 "PDSEARCH_TEST_DATABASE_URL, as `./run services` prints it)."]
-    return [*rows, ""]
 
 
 def render(results: dict[str, Any], notes: str = "") -> str:
@@ -501,10 +360,10 @@ def render(results: dict[str, Any], notes: str = "") -> str:
         lines += embed_bench.section(embed)
     store = results.get("store")
     if store:
-        lines += store_section(store)
+        lines += store_bench.section(store)
     opensearch = results.get("opensearch")
     if opensearch:
-        lines += opensearch_section(opensearch)
+        lines += opensearch_bench.section(opensearch)
     replicas = results.get("replicas")
     if replicas:
         lines += replicas_bench.render(replicas)

@@ -148,3 +148,34 @@ def run(database_url: str | None, rounds: int, log: Callable[[str], None]) -> di
     else:
         results["postgresql"] = None
     return results
+
+
+def section(res: dict[str, Any]) -> list[str]:
+    """Scenario 5 in the report (docs/BENCHMARKS.md): the hot paths on each engine."""
+    engines = [(name, res.get(name)) for name in ("sqlite", "postgresql")]
+    rows = [
+        "## 5. State store (SQLite and PostgreSQL)",
+        "",
+        "One call at a time on a warm store; 10,000 users in 400 teams. `memberships` and "
+        "`for_user` run on every search, a job's progress update at every progress report of "
+        "a sync.",
+        "",
+        "| operation | " + " | ".join(f"{name} p50 / p99" for name, _ in engines) + " |",
+        "|---|" + "---|" * len(engines),
+    ]
+    for op in ("memberships", "for_user", "job_progress_update", "job_get", "connector_get"):
+        cells = [
+            f"{fig[op]['p50_us'] / 1000:.3f} / {fig[op]['p99_us'] / 1000:.3f} ms"
+            if fig else "not measured" for _, fig in engines
+        ]
+        rows.append(f"| `{op}` | " + " | ".join(cells) + " |")
+    cells = [f"{fig['memberships_4_threads_per_s']:,.0f} /s" if fig else "not measured"
+             for _, fig in engines]
+    rows.append("| `memberships`, 4 threads | " + " | ".join(cells) + " |")
+    cells = [f"{fig['replace_derived_seconds']:.2f} s" if fig else "not measured"
+             for _, fig in engines]
+    rows.append("| `replace_derived` (one sync's 401 entities) | " + " | ".join(cells) + " |")
+    if res.get("postgresql") is None:
+        rows += ["", "PostgreSQL was not measured: give `--database-url` (or "
+                 "PDSEARCH_TEST_DATABASE_URL, as `./run services` prints it)."]
+    return [*rows, ""]

@@ -25,7 +25,9 @@ or ``NotFoundError``.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -148,7 +150,7 @@ class Database:
             cursor = dbapi_connection.cursor()
             try:
                 cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                cursor.execute("PRAGMA journal_mode = WAL")
+                _use_wal(cursor)
                 cursor.execute("PRAGMA synchronous = NORMAL")
                 cursor.execute("PRAGMA foreign_keys = ON")
             finally:
@@ -360,3 +362,19 @@ def violated(error: exc.IntegrityError) -> Literal["unique", "foreign_key", "oth
     if name == "SQLITE_CONSTRAINT_FOREIGNKEY":
         return "foreign_key"
     return "other"
+
+
+def _use_wal(cursor: Any) -> None:
+    """Switch the file to WAL. SQLite answers "database is locked" at once, without waiting
+    through ``busy_timeout``, when another connection switches a new file at the same moment
+    (three processes opening a new database together lose about one time in twenty), so the
+    switch is retried for as long as a busy write would be waited for."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)

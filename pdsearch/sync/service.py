@@ -57,7 +57,7 @@ from pdsearch.sync.progress import (
     Progress,
     ProgressCallback,
 )
-from pdsearch.sync.vectors import Embeds, VectorFollower
+from pdsearch.sync.vectors import Embeds, VectorFollower, pending
 
 log = logging.getLogger(__name__)
 
@@ -425,8 +425,16 @@ class SyncService:
             error=result.error,
             progress={**_progress_dict(run), "swept": result.swept,
                       "duration_seconds": round(result.duration_seconds, 3),
-                      **({"oncall_error": run.oncall_error} if run.oncall_error else {})},
+                      **({"oncall_error": run.oncall_error} if run.oncall_error else {}),
+                      **self._vectors_to_follow(result)},
         )
+
+    def _vectors_to_follow(self, result: JobResult) -> dict[str, Any]:
+        """The follow-up's first report, written with the job's end: no reader ever sees the
+        job finished and its vectors not yet started."""
+        if self.embedder is None or not self.vectors.will_follow(result.to_embed):
+            return {}
+        return {"vectors": pending(len(result.to_embed))}
 
     def _reflect_on_connector(self, result: JobResult, connector: Connector) -> None:
         """A sync proves or disproves the credentials: show it on the connector."""

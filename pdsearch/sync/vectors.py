@@ -74,12 +74,16 @@ class VectorFollower:
         """Start computing the vectors of ``texts`` (document id → meaning text) for ``job``'s
         connector. Call it from the event loop, with no follow-up of the connector running
         (``stop`` first)."""
-        if not texts or not isinstance(self.index, VectorIndex):
+        if not self.will_follow(texts):
             return
         follow_up = _FollowUp(job)
         self._running[job.connector_id] = follow_up
         follow_up.task = asyncio.create_task(
             self._run(follow_up, embedder, dict(texts)), name=f"vectors-{job.id}")
+
+    def will_follow(self, texts: Mapping[str, str]) -> bool:
+        """Whether ``follow`` computes anything for these texts."""
+        return bool(texts) and isinstance(self.index, VectorIndex)
 
     async def settle(self, connector_id: str, on_progress: ProgressCallback | None = None
                      ) -> Job | None:
@@ -169,10 +173,15 @@ def _embed_and_store(index: VectorIndex, connector_id: str, embedder: Embeds,
                                model_id=embedder.model_id)
 
 
+def pending(total: int) -> dict[str, Any]:
+    """A job record's ``progress.vectors`` before the first batch."""
+    return {"total": total, "done": 0, "state": COMPUTING}
+
+
 def wanted(missing: Sequence[str], meanings: Mapping[str, str]) -> dict[str, str]:
     """The meaning texts of the ``missing`` documents (those that have one)."""
     return {doc_id: meanings[doc_id] for doc_id in missing if meanings.get(doc_id)}
 
 
-__all__ = ["EMBED_BATCH", "Embeds", "VectorFollower", "wanted"]
+__all__ = ["EMBED_BATCH", "Embeds", "VectorFollower", "pending", "wanted"]
 
