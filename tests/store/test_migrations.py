@@ -80,8 +80,8 @@ def test_new_sqlite_files_opened_together_again_and_again(
     tmp_path: Path, secret_key: bytes
 ) -> None:
     # SQLite refuses a second switch to WAL at once ("database is locked", no busy wait): about
-    # one new file in twenty failed before the switch was retried; forty files all open.
-    errors = [e for n in range(40) for e in _open_together(tmp_path / f"{n}.db", secret_key)]
+    # one new file in twenty failed before the switch was retried; a hundred files all open.
+    errors = [e for n in range(100) for e in _open_together(tmp_path / f"{n}.db", secret_key)]
     assert errors == []
 
 
