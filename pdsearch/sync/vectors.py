@@ -121,7 +121,10 @@ class VectorFollower:
         index, connector_id = self.index, follow_up.job.connector_id
         if not isinstance(index, VectorIndex):  # checked by follow(); for the type checker
             return
-        ids = sorted(texts)
+        # Shortest first, so each batch holds texts of about one length and the model computes
+        # little padding: in the order of their ids the large account's 4,000 texts embedded at
+        # 79 documents/s, by length at 113 (two cores).
+        ids = sorted(texts, key=lambda doc_id: (len(texts[doc_id]), doc_id))
         done, state, last = 0, COMPUTING, 0.0
         log.info("computing %d meaning vectors (%s) after job %s", len(ids), embedder.model_id,
                  follow_up.job.id)
