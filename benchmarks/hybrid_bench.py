@@ -36,13 +36,11 @@ from benchmarks.search_bench import (
     prepare_home,
     replicate,
 )
-from benchmarks.semantic_eval import theme_of
+from benchmarks.semantic_eval import documents, theme_of
 from pdsearch.config import Settings
-from pdsearch.documents import build_context, policy_document, schedule_document
 from pdsearch.hybrid import hybrid_search
 from pdsearch.index.base import Document, Grant
 from pdsearch.index.sqlite import SqliteIndex
-from pdsearch.pagerduty.models import EscalationPolicy, Schedule, ScheduleV3, Team, User
 from pdsearch.search import search
 from pdsearch.semantic import Embedder
 from pdsearch.simulator.account import Account
@@ -53,25 +51,6 @@ DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "semantic"
 SETS = ("paraphrases.json", "paraphrases-heldout.json")
 DEMO_SEED = 7
 STORE_BATCH = 2_000
-
-
-def documents(account: Account, source: str) -> list[Document]:
-    """Every policy and schedule as the sync maps them: teams' and services' descriptions
-    included (the sync reads ``/services``)."""
-    users = [User.model_validate(account.render_user(i, True)) for i in account.list_ids("users")]
-    teams = [Team.model_validate(account.render_team(i)) for i in account.list_ids("teams")]
-    v2 = [Schedule.model_validate(account.render_schedule(i))
-          for i in account.list_ids("schedules")]
-    v3 = [ScheduleV3.model_validate(account.render_schedule_v3(i))
-          for i in account.list_ids("schedules_v3")]
-    policies = [EscalationPolicy.model_validate(
-        account.render_policy(i, ("services", "teams", "targets")))
-        for i in account.list_ids("escalation_policies")]
-    services = {i: s.get("description") or "" for i, s in account.services.items()}
-    ctx = build_context(account.subdomain, users, teams, v2, v3, policies, services)
-    schedules: list[Schedule | ScheduleV3] = [*v2, *v3]
-    return [*(policy_document(p, ctx, source) for p in policies),
-            *(schedule_document(s, ctx, source) for s in schedules)]
 
 
 def _store_vectors(index: SqliteIndex, items: Sequence[tuple[str, str, Any]],

@@ -1,12 +1,11 @@
 """The paraphrase set over a simulated account: documents' meaning texts, and Recall@k.
 
-A document is a policy or schedule of the simulated account, embedded as
-``pdsearch.semantic.meaning_text`` of its title, its teams (name, description), its services
-(name, description) and its description. A policy's services are those PagerDuty lists on it;
-a schedule's are those of the policies that page it. A question (tests/data/semantic/
-paraphrases.json) names the team themes that answer it; it is found when any of the top k
-documents belongs to a team of one of those themes. Questions whose themes have no team in the
-account are left out (the demo account has 12 of the 40 themes).
+A document is a policy or schedule of the simulated account as the sync maps it
+(``pdsearch.documents``), embedded from its ``meaning``: its title, its teams (name,
+description), its services (name, description) and its description. A question
+(tests/data/semantic/paraphrases.json) names the team themes that answer it; it is found when
+any of the top k documents belongs to a team of one of those themes. Questions whose themes have
+no team in the account are left out (the demo account has 12 of the 40 themes).
 """
 
 from __future__ import annotations
@@ -15,12 +14,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from pdsearch.semantic import meaning_text
+from pdsearch.documents import build_context, policy_document, schedule_document
+from pdsearch.index.base import Document
+from pdsearch.pagerduty.models import EscalationPolicy, Schedule, ScheduleV3, Team, User
 from pdsearch.simulator.account import Account
 from pdsearch.simulator.names import THEMES
 
@@ -59,36 +59,33 @@ def theme_of(team_name: str) -> str | None:
     return None
 
 
+def documents(account: Account, source: str) -> list[Document]:
+    """Every policy and schedule as the sync maps them: teams' and services' descriptions
+    included (the sync reads ``/services``)."""
+    users = [User.model_validate(account.render_user(i, True)) for i in account.list_ids("users")]
+    teams = [Team.model_validate(account.render_team(i)) for i in account.list_ids("teams")]
+    v2 = [Schedule.model_validate(account.render_schedule(i))
+          for i in account.list_ids("schedules")]
+    v3 = [ScheduleV3.model_validate(account.render_schedule_v3(i))
+          for i in account.list_ids("schedules_v3")]
+    policies = [EscalationPolicy.model_validate(
+        account.render_policy(i, ("services", "teams", "targets")))
+        for i in account.list_ids("escalation_policies")]
+    services = {i: s.get("description") or "" for i, s in account.services.items()}
+    ctx = build_context(account.subdomain, users, teams, v2, v3, policies, services)
+    schedules: list[Schedule | ScheduleV3] = [*v2, *v3]
+    return [*(policy_document(p, ctx, source) for p in policies),
+            *(schedule_document(s, ctx, source) for s in schedules)]
+
+
 def account_documents(account: Account) -> list[EvalDocument]:
-    """Every policy and schedule of ``account`` with its meaning text and its teams' themes."""
-    teams = account.teams
-    services_of: dict[str, list[tuple[str, str]]] = {}
-    for service in account.services.values():
-        policy = service.get("escalation_policy") or {}
-        services_of.setdefault(policy.get("id", ""), []).append(
-            (service["name"], service.get("description") or ""))
-    policies_of: dict[str, list[str]] = {}
-    for policy_id, policy in account.escalation_policies.items():
-        for rule in policy.get("escalation_rules", []):
-            for target in rule.get("targets", []):
-                if "schedule" in target["type"]:
-                    policies_of.setdefault(target["id"], []).append(policy_id)
-
-    def document(doc_id: str, obj: dict[str, Any], services: list[tuple[str, str]]
-                 ) -> EvalDocument:
-        team_list = [teams[ref["id"]] for ref in obj.get("teams", []) if ref["id"] in teams]
-        text = meaning_text(obj["name"], [(t["name"], t.get("description")) for t in team_list],
-                            services, obj.get("description"))
-        themes = frozenset(filter(None, (theme_of(t["name"]) for t in team_list)))
-        return EvalDocument(doc_id, themes, text)
-
-    docs = [document(f"escalation_policy:{pid}", p, services_of.get(pid, []))
-            for pid, p in account.escalation_policies.items()]
-    for sid, schedule in account.schedules.items():
-        services = [s for pid in dict.fromkeys(policies_of.get(sid, []))
-                    for s in services_of.get(pid, [])]
-        docs.append(document(f"schedule:{sid}", schedule, services))
-    return docs
+    """Every policy and schedule of ``account`` with the meaning text the sync embeds and its
+    teams' themes."""
+    team_names = {t["id"]: t["name"] for t in account.teams.values()}
+    # sys_racl: the account's subdomain, then the document's teams.
+    return [EvalDocument(d.id, frozenset(x for e in d.sys_racl[1:]
+                                         if (x := theme_of(team_names.get(e, "")))), d.meaning)
+            for d in documents(account, "eval")]
 
 
 def load_paraphrases(path: Path = PARAPHRASES) -> list[Paraphrase]:

@@ -1,7 +1,8 @@
 """Semantic search's embedding model: all-MiniLM-L6-v2 on onnxruntime, offline, no PyTorch.
 
 - ``Embedder.load(model_dir=None) -> Embedder`` (once per process, thread-safe use):
-  ``.model_id``, ``.dim``, ``.embed_documents(texts, batch_size=32)``, ``.embed_query(text)``.
+  ``.model_id``, ``.dim``, ``.embed_documents(texts, batch_size=32, *, max_pieces=None)``
+  (a document's first 48 word pieces by default), ``.embed_query(text)`` (up to 256).
 - ``ModelUnavailableError``: a package or model file is missing or damaged; says what to install.
 - ``meaning_text(title, teams, services, description)``: the text of a document to embed;
   ``beyond_name(name, description)``: what a description says beyond the name.
