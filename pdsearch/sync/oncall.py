@@ -22,7 +22,10 @@ changed schedule no such policy shows. Those rows replace theirs in place
 (``store.oncall.replace_part``). So an override shows at the next refresh, within one interval.
 
 It reads nothing the sync's scopes do not cover (``schedules.read``, ``escalation_policies.read``,
-``users.read``; ``audit_records.read`` only where the sync uses it too, else a full read). A
+``users.read``; ``audit_records.read`` only where the sync uses it too, else a full read).
+``/oncalls`` itself needs ``oncalls.read``: a credential without it (a scoped OAuth app not
+granted it) gets the same answers composed from the policies' rules and each schedule rendered
+(``oncall_read.py``: one request a schedule instead of one per 100 on-calls). A
 schedule PagerDuty cannot render is stored as unknown, so its answer is null, not "nobody".
 
 **A refresh and a sync.** Both are jobs of one connector, and the store lets one connector have
@@ -46,7 +49,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
@@ -55,24 +58,18 @@ import httpx
 from pdsearch.index.base import SearchIndex
 from pdsearch.pagerduty.client import PagerDutyClient
 from pdsearch.pagerduty.errors import (
-    AbilityError,
-    BadRequestError,
-    NotFoundError,
     PagerDutyError,
-    ScopeError,
 )
-from pdsearch.pagerduty.oncalls import OnCall, Shift
 from pdsearch.store import (
     ConflictError,
     Connector,
     Job,
-    OnCallShift,
     OnCallWindow,
-    Person,
     Store,
     StoreError,
 )
 from pdsearch.sync.connection import ConnectorError, client_for, explain
+from pdsearch.sync.oncall_read import SCHEDULE, OnCallRead, changes_since, iso, read_oncall
 
 log = logging.getLogger(__name__)
 
@@ -82,147 +79,10 @@ DEFAULT_WINDOW_DAYS: Final = 7
 #: A whole window is read again once this much of it has passed (and the first time);
 #: between, a refresh reads only what the audit trail says changed.
 FULL_READ_AFTER: Final = timedelta(days=1)
-#: Audit records are asked for from this long before the last refresh (clock skew, lag).
-AUDIT_OVERLAP: Final = timedelta(minutes=5)
 DEFAULT_INTERVAL_MINUTES: Final = 10
-SCHEDULE: Final = "schedule:"
 POLICY: Final = "escalation_policy:"
 #: Connector statuses whose account cannot be read now: no refresh is tried.
 _NOT_READABLE: Final = ("new", "needs_authorization", "removing")
-
-
-class OnCallRead:
-    """What one refresh read: the shifts, the schedules that could not be rendered."""
-
-    def __init__(self) -> None:
-        self.shifts: list[OnCallShift] = []
-        self.unknown: list[str] = []
-        self._seen: set[tuple[Any, ...]] = set()
-
-    def add(self, shift: OnCallShift) -> None:
-        key = (shift.policy_id, shift.level, shift.schedule_id, shift.user_id, shift.start,
-               shift.end)
-        if key not in self._seen:
-            self._seen.add(key)
-            self.shifts.append(shift)
-
-
-async def read_oncall(
-    client: PagerDutyClient,
-    schedule_ids: Sequence[str],
-    policy_ids: Sequence[str],
-    since: datetime,
-    until: datetime,
-    people: Mapping[str, Person],
-    *,
-    only: bool = False,
-) -> OnCallRead:
-    """Who is on call on ``policy_ids`` and ``schedule_ids`` over ``[since, until]``; ``only``
-    asks ``/oncalls`` for those policies alone (a few changed ones), else for every policy."""
-    found = OnCallRead()
-    policies, schedules = set(policy_ids), set(schedule_ids)
-    rows = (
-        await client.oncalls(since, until, policy_ids=sorted(policies), only=only)
-        if policies else []
-    )
-    shown: set[str] = set()
-    known = dict(people)
-    for row in rows:
-        person = _person(row, known)
-        known.setdefault(person.user_id, person)
-        if row.escalation_policy.id in policies:
-            found.add(_on(row.escalation_policy.id, row.escalation_level, row, person))
-        if row.schedule is not None and row.schedule.id in schedules:
-            shown.add(row.schedule.id)
-            found.add(_on(None, None, row, person))
-    missing = sorted(schedules - shown)
-    rendered = await asyncio.gather(
-        *(_render(client, sid, since, until) for sid in missing)
-    )
-    await _learn_users(client, [s for r in rendered if r for s in r], known)
-    for schedule_id, shifts in zip(missing, rendered, strict=True):
-        if shifts is None:
-            found.unknown.append(SCHEDULE + schedule_id)
-            continue
-        for s in shifts:
-            person = known.get(s.user_id) or Person(s.user_id, "", s.user_name, None)
-            found.add(OnCallShift(None, None, schedule_id, s.user_id, person.name or s.user_name,
-                                  person.email, person.time_zone, s.start, s.end))
-    return found
-
-
-def _person(row: OnCall, known: Mapping[str, Person]) -> Person:
-    user = row.user
-    held = known.get(user.id)
-    return Person(
-        user.id,
-        user.email or (held.email if held else ""),
-        user.name or (held.name if held else "") or user.display_name,
-        user.time_zone or (held.time_zone if held else None),
-    )
-
-
-def _on(policy_id: str | None, level: int | None, row: OnCall, person: Person) -> OnCallShift:
-    return OnCallShift(
-        policy_id, level, row.schedule.id if row.schedule else None, person.user_id, person.name,
-        person.email, person.time_zone, row.start, row.end,
-    )
-
-
-async def _render(
-    client: PagerDutyClient, schedule_id: str, since: datetime, until: datetime
-) -> list[Shift] | None:
-    """The schedule's shifts; [] when it is gone (the next sync drops its document), None when
-    PagerDuty refuses to render it."""
-    try:
-        return await client.schedule_shifts(schedule_id, since, until)
-    except NotFoundError:
-        return []
-    except BadRequestError as exc:
-        log.warning("PagerDuty could not render schedule %s: %s", schedule_id, exc)
-        return None
-
-
-async def _learn_users(
-    client: PagerDutyClient, shifts: Sequence[Shift], known: dict[str, Person]
-) -> None:
-    """Names and e-mails of users the sync did not list (created since): one GET each."""
-    unknown = sorted({s.user_id for s in shifts} - known.keys())
-
-    async def one(user_id: str) -> None:
-        try:
-            user = await client.user(user_id)
-        except NotFoundError:
-            return
-        known[user_id] = Person(user.id, user.email, user.name, user.time_zone)
-
-    await asyncio.gather(*(one(u) for u in unknown))
-
-
-async def changes_since(
-    client: PagerDutyClient, since: datetime
-) -> tuple[set[str], set[str]] | None:
-    """Schedules and policies changed since ``since`` (overrides included: PagerDuty records
-    them as updates of their schedule), from the audit trail; None without it (no ability or
-    no scope), and the caller reads everything."""
-    schedules: set[str] = set()
-    policies: set[str] = set()
-    try:
-        async for record in client.audit_records(
-            since=_iso(since - AUDIT_OVERLAP), root_resource_types=("schedules",
-                                                                    "escalation_policies"),
-        ):
-            ref = record.root_resource
-            if ref is None:
-                continue
-            if "escalation_policy" in ref.type:
-                policies.add(ref.id)
-            elif "schedule" in ref.type:
-                schedules.add(ref.id)
-    except (AbilityError, ScopeError) as exc:
-        log.info("no audit trail for on-call refreshes (%s): reading everything", exc)
-        return None
-    return schedules, policies
 
 
 async def wait_for_refresh(store: Store, connector_id: str, seconds: float = 30.0) -> None:
@@ -426,13 +286,9 @@ class OnCallRefresher:
 def _progress(phase: str, since: datetime, until: datetime) -> dict[str, Any]:
     return {
         "phase": phase,
-        "since": _iso(since),
-        "until": _iso(until),
-        "updated_at": _iso(datetime.now(UTC)),
+        "since": iso(since),
+        "until": iso(until),
+        "updated_at": iso(datetime.now(UTC)),
         "pid": os.getpid(),
         "host": socket.gethostname(),
     }
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -4,6 +4,7 @@ how a refresh and a sync share a connector."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -179,6 +180,47 @@ async def test_an_override_shows_after_one_refresh(sync_env: Any) -> None:
     assert job is not None
     assert job.progress["read"] == "full"
     await _check_against_simulator(sync_env, days, _ours(sync_env, days))
+
+
+async def test_a_credential_without_oncalls_read_gets_the_same_answers(sync_env: Any) -> None:
+    # A scoped OAuth app granted what the connector asks for, but not oncalls.read: /oncalls
+    # answers 403, and who is on call is composed from the policies' rules and the schedules.
+    from pdsearch.pagerduty.oauth import DEFAULT_SCOPES, OPTIONAL_SCOPES
+
+    tokens = sync_env.sim.tokens
+    scoped = "scoped-app-token"
+    tokens.api_keys[scoped] = dataclasses.replace(
+        tokens.api_keys[sync_env.sim.api_key], bucket="key:scoped",
+        scopes=frozenset({*DEFAULT_SCOPES, *OPTIONAL_SCOPES, "services.read"}))
+    sync_env.store.connectors.set_credentials(sync_env.connector_id, {"api_key": scoped})
+    async with sync_env.pd() as pd:
+        refused = await pd.get("/oncalls", headers={"Authorization": f"Token token={scoped}"})
+        assert refused.status_code == 403
+    refresher = await _synced(sync_env)
+    jobs, _ = sync_env.store.jobs.list(sync_env.connector_id)
+    assert "oncall_error" not in jobs[0].progress
+    ours = _ours(sync_env)
+    assert any(a["now"] for k, a in ours.items() if k.startswith("escalation_policy:"))
+    await _check_against_simulator(sync_env, T, ours)  # the test's own key may read /oncalls
+    # An override, then a refresh of what changed: the changed schedule's policies by id.
+    rows = await _sim_oncalls(sync_env, T)
+    row = next(o for o in rows if o["schedule"] and o["escalation_level"] == 1)
+    sid, pid, was = row["schedule"]["id"], row["escalation_policy"]["id"], row["user"]["id"]
+    stand_in = next(u for u in sorted(sync_env.sim.account.users) if u != was)
+    override = {"start": _iso(T - timedelta(hours=1)), "end": _iso(T + timedelta(hours=2)),
+                "user": {"id": stand_in, "type": "user_reference"}}
+    async with sync_env.pd() as pd:
+        made = await pd.post(f"/schedules/{sid}/overrides", json={"overrides": [override]})
+        assert made.status_code == 201, made.text
+    later = T + timedelta(minutes=3)
+    sync_env.sim.clock = lambda: later.timestamp()
+    refresher.clock = lambda: later
+    job = await refresher.refresh(sync_env.connector_id)
+    assert job is not None
+    assert (job.status, job.progress["read"]) == ("succeeded", "changes"), job.error
+    after = _ours(sync_env, later)
+    assert (1, stand_in, sid) in _now(after[f"escalation_policy:{pid}"])
+    await _check_against_simulator(sync_env, later, after)
 
 
 async def test_nobody_learns_oncall_for_what_they_may_not_see(sync_env: Any) -> None:
