@@ -1,6 +1,6 @@
 """``python -m benchmarks`` (``./run bench``): issue 7's scenarios, results in docs/BENCHMARKS.md.
 
-    ./run bench                         # the full form, about 5-10 minutes on 2 cores
+    ./run bench                         # the full form, about 15 minutes on 2 cores
     ./run bench --quick                 # small sizes in well under a minute (CI), no page written
     ./run bench --scenarios sync,search # a choice of: sync, ratelimit, peers, incremental,
                                         # search, embed, store, opensearch

@@ -97,7 +97,8 @@ def sync_section(res: dict[str, Any]) -> list[str]:
             f"| latency floor (minimum requests, {sync.get('max_concurrency') or 4} in flight) | "
             f"{secs(sync['latency_bound_seconds'])} | | |",
             f"| simulator CPU during the sync | {secs(sync['simulator_cpu_seconds'])} | | |",
-            f"| second sync, nothing changed | {secs(sync['second_wall_seconds'])} | | |",
+            f"| next syncs, nothing changed (median of {len(sync.get('second_walls', [0]))}) | "
+            f"{secs(sync['second_wall_seconds'])} | | |",
             "",
         ]
     out += semantic_sync_rows(res.get("sync_semantic"))
@@ -129,7 +130,8 @@ def semantic_sync_rows(sem: dict[str, Any] | None) -> list[str]:
         f"{total:,}, {vectors.get('state', '?')}; {rate:,.0f} documents/s) | | |",
         f"| documents with a vector | {sem['vector_count']:,} | all | "
         f"{mark(sem['vector_count'] == sem['documents'])} |",
-        f"| second sync, nothing changed | {secs(sem['second_wall_seconds'])} = "
+        f"| next syncs, nothing changed (median of {len(sem.get('second_walls', [0]))}) | "
+        f"{secs(sem['second_wall_seconds'])} = "
         f"{sem['second_wall_ratio']:.2f} × keyword only, {sem['second_embedded']} embedded | "
         f"nothing embedded, ≤ {SEMANTIC_SECOND_RATIO} × | {mark(second_ok)} |",
         f"| peak RSS (sync process, model loaded) | {sem['peak_rss_bytes'] / MB:.0f} MB | | |",
