@@ -60,6 +60,21 @@ class TicketRepository:
             ).first()
         return hit is not None
 
+    def live(self, purpose: str, ticket: str) -> bool:
+        """Whether ``ticket`` was issued for ``purpose`` and is neither redeemed nor expired
+        (it stays usable: for a ticket that lasts, such as a page session)."""
+        if not isinstance(ticket, str) or not ticket or not purpose:
+            return False
+        with self._db.read() as conn:
+            hit = conn.execute(
+                sa.select(tickets.c.ticket_hash).where(
+                    tickets.c.ticket_hash == digest(ticket),
+                    tickets.c.purpose == purpose,
+                    tickets.c.expires_at > db_epoch(),
+                )
+            ).first()
+        return hit is not None
+
     def count(self) -> int:
         """How many tickets are stored (live or not yet cleared); for tests and metrics."""
         with self._db.read() as conn:

@@ -159,7 +159,7 @@ def create_app(
     app.include_router(oauth_callback_router)
     # /mcp: the MCP server over streamable HTTP (web/mcp_endpoint.py), same bearer token.
     install_mcp(app, mcp)
-    # --- web pages (pdsearch/web/pages.py): HTML at /, static files, the pages' API bridge ---
+    # --- web pages (pdsearch/web/pages.py): HTML at /, static files, page sessions ---
     from pdsearch.web.pages import install_pages
 
     install_pages(app)

@@ -9,7 +9,9 @@ see it after sign-in:
   ``SameSite=Lax`` (not sent by cross-site subrequests or form posts; Lax rather than Strict so
   the return from PagerDuty's OAuth consent page still arrives signed in), ``Secure`` when the
   service is reached over https, ``Path=/``, twelve hours at most. The signing key is derived
-  from the API token, so changing the token signs everyone out, and a restart does not.
+  from the API token, so changing the token signs everyone out, and a restart does not. The
+  nonce is a ticket in the database (``store.tickets``, only its hash stored): a session is
+  good on every replica while its ticket lives, and signing out on any replica ends it on all.
 - Every page carries a CSRF token (an HMAC of the session's nonce) in a ``<meta>`` tag; the
   pages' JavaScript sends it as ``X-CSRF-Token`` and forms as a hidden field. A request without
   it is refused, so another site cannot make a signed-in browser change anything.
@@ -23,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 
@@ -31,10 +32,13 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from pdsearch.config import Settings
+from pdsearch.store import StoreError, TicketRepository
 
 COOKIE_NAME = "pdsearch_session"
 CSRF_HEADER = "X-CSRF-Token"
 SESSION_SECONDS = 12 * 3600
+#: The tickets that are page sessions (``store.tickets``).
+SESSION_PURPOSE = "page-session"
 
 
 @dataclass(frozen=True)
@@ -47,20 +51,19 @@ class PageSession:
 class PageSessions:
     """Issues and checks session cookies and their CSRF tokens for one service."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, tickets: TicketRepository) -> None:
         token = settings.api_token.get_secret_value() if settings.api_token else ""
         # No token configured: a random key, and sign-in refuses anyway.
         seed = token.encode() if token else secrets.token_bytes(32)
         self._key = hmac.new(seed, b"pdsearch page sessions v1", hashlib.sha256).digest()
-        self._revoked: dict[str, float] = {}
-        self._lock = threading.Lock()
+        self._tickets = tickets
 
     def _mac(self, purpose: str, text: str) -> str:
         return hmac.new(self._key, f"{purpose}|{text}".encode(), hashlib.sha256).hexdigest()
 
     def issue(self) -> str:
         expires = int(time.time()) + SESSION_SECONDS
-        nonce = secrets.token_urlsafe(18)
+        nonce = self._tickets.issue(SESSION_PURPOSE, SESSION_SECONDS)
         return f"{expires}.{nonce}.{self._mac('session', f'{expires}.{nonce}')}"
 
     def check(self, cookie: str | None) -> PageSession | None:
@@ -73,19 +76,18 @@ class PageSessions:
             return None
         if not hmac.compare_digest(signature, self._mac("session", f"{expires}.{nonce}")):
             return None
-        now = time.time()
-        with self._lock:
-            if expires < now or nonce in self._revoked:
+        if expires < time.time():
+            return None
+        try:
+            if not self._tickets.live(SESSION_PURPOSE, nonce):
                 return None
+        except StoreError:  # the database cannot confirm it: sign in again (which says why)
+            return None
         return PageSession(nonce=nonce, expires=expires, csrf=self._mac("csrf", nonce))
 
     def revoke(self, session: PageSession) -> None:
-        now = time.time()
-        with self._lock:
-            for nonce, until in list(self._revoked.items()):
-                if until < now:
-                    del self._revoked[nonce]
-            self._revoked[session.nonce] = session.expires
+        """End the session on every replica (its ticket is redeemed)."""
+        self._tickets.redeem(SESSION_PURPOSE, session.nonce)
 
     @staticmethod
     def csrf_ok(session: PageSession, presented: str | None) -> bool:

@@ -70,9 +70,9 @@ router = APIRouter(include_in_schema=False)
 
 
 def install_pages(app: FastAPI) -> None:
-    """Add the pages, their static files, the API reference and the API bridge to the app."""
+    """Add the pages, their static files, the API reference and page sessions to the app."""
     services: Services = app.state.services
-    app.state.page_sessions = PageSessions(services.settings)
+    app.state.page_sessions = PageSessions(services.settings, services.store.tickets)
     app.mount("/static", StaticFiles(directory=str(_HERE / "static")), name="static")
     install_api_docs(app)
     app.include_router(router)

@@ -158,6 +158,27 @@ async def test_sign_out_ends_the_session(pages: Pages) -> None:
     assert (await pages.http.get("/")).status_code == 303
 
 
+async def test_a_session_holds_on_every_replica_until_signed_out_on_any(
+    service: Callable[..., Any], api_settings: Any, pd_sim: Any
+) -> None:
+    # Two services on one data directory, as replicas on one database: the session cookie
+    # one issued works on the other, and signing out on the other ends it on the first.
+    settings = behind_sso(api_settings)
+    async with service(settings, pd_sim.transport) as (one, api), \
+            service(settings, pd_sim.transport) as (two, _), \
+            browser_like(one) as first, browser_like(two) as second:
+        await Pages(one, first, api).sign_in()
+        cookie = first.cookies["pdsearch_session"]
+        second.cookies.set("pdsearch_session", cookie)
+        page = await second.get("/")
+        assert page.status_code == 200
+        signed_out = await second.post("/signout", data={"csrf": csrf_of(page.text)})
+        assert signed_out.status_code == 303
+        first.cookies.set("pdsearch_session", cookie)
+        assert (await first.get("/")).status_code == 303
+        assert (await first.get("/api/v1/connectors")).status_code == 401
+
+
 async def test_no_token_configured_means_no_sign_in(
     service: Callable[..., Any], api_settings: Any
 ) -> None:
