@@ -4,8 +4,10 @@ then one incremental sync, which must change exactly what the write changed, wit
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+import pytest
 from incremental_helpers import (
     docs,
     full,
@@ -16,7 +18,12 @@ from incremental_helpers import (
     write,
 )
 
+from pdsearch.pagerduty.models import AuditRecord, Reference
 from pdsearch.simulator.account import Account
+from pdsearch.simulator.audit import record_time
+from pdsearch.sync.pagerduty_account import AccountData
+from pdsearch.sync.pagerduty_changes import plan
+from pdsearch.sync.source import FullSyncNeeded
 
 
 def _policy_body(name: str, target_id: str, target_type: str) -> dict[str, Any]:
@@ -203,3 +210,40 @@ async def test_a_canceled_incremental_sync_leaves_its_records_for_the_next(
     again = await incremental(sync_env)
     assert docs(sync_env)[f"schedule:{schedule_id}"].title == "Ebb"
     assert again.counts["updated"] == 1
+
+
+async def test_a_record_of_an_unknown_action_reads_its_object_by_id(sync_env: Any) -> None:
+    # A record whose action this version has never seen still names an object: it is read
+    # again by id, never skipped. The schedule is renamed behind the audit trail's back, so
+    # only that read can bring the new name.
+    account: Account = sync_env.sim.account
+    await full(sync_env)
+    schedule_id = untargeted_schedule(account, v3=False)
+    other = next(s for s in account.schedules
+                 if s != schedule_id and account.schedules[s].get("type") != "schedule_v3")
+    await write(sync_env, "PUT", f"/schedules/{other}", {"schedule": {"description": "Ferry"}})
+    template = account.audit_records[len(account.audit_records) - 1]
+    assert template["root_resource"]["id"] == other
+    account.schedules[schedule_id]["name"] = "Quietly Renamed"
+    odd = copy.deepcopy(template)
+    odd["id"] = account.audit_records.new_id(record_time(template))
+    odd["action"] = "archive"  # not create, update or delete
+    odd["root_resource"] = {**template["root_resource"], "id": schedule_id,
+                            "summary": "Quietly Renamed"}
+    odd.pop("details", None)
+    account.audit_records.add(odd)
+    job = await incremental(sync_env)
+    assert docs(sync_env)[f"schedule:{schedule_id}"].title == "Quietly Renamed"
+    assert job.counts["updated"] == 2
+
+
+def test_a_record_of_an_unknown_kind_asks_for_a_full_sync() -> None:
+    # A kind this version cannot read by id (a new PagerDuty object) cannot be placed: the
+    # incremental sync gives way to a full one, which reads everything, and says why.
+    known = AuditRecord(id="R1", execution_time="2026-12-01T10:00:00Z", action="update",
+                        root_resource=Reference(id="P1", type="escalation_policy_reference"))
+    unknown = AuditRecord(id="R2", execution_time="2026-12-01T10:00:01Z", action="create",
+                          root_resource=Reference(id="X1", type="status_page_reference"))
+    assert plan([known], AccountData()).objects == {"escalation_policies": {"P1"}}
+    with pytest.raises(FullSyncNeeded, match="status_page_reference"):
+        plan([known, unknown], AccountData())
