@@ -86,8 +86,10 @@ def _percentile(ordered: Sequence[float], q: float) -> float:
     return ordered[index]
 
 
-def base_documents(account: Account, source: str) -> list[Document]:
-    """Every policy and schedule of ``account`` as the sync maps them."""
+def base_documents(account: Account, source: str, *, services: bool = False) -> list[Document]:
+    """Every policy and schedule of ``account`` as the sync maps them; ``services``: with what
+    each service does (the sync reads ``/services``; the keyword scenarios leave it out, so
+    their figures stay comparable with earlier runs)."""
     users = [User.model_validate(account.render_user(i, True)) for i in account.list_ids("users")]
     teams = [Team.model_validate(account.render_team(i)) for i in account.list_ids("teams")]
     v2 = [Schedule.model_validate(account.render_schedule(i))
@@ -99,7 +101,9 @@ def base_documents(account: Account, source: str) -> list[Document]:
             account.render_policy(i, ("services", "teams", "targets")))
         for i in account.list_ids("escalation_policies")
     ]
-    ctx = build_context(account.subdomain, users, teams, v2, v3, policies)
+    described = ({i: s.get("description") or "" for i, s in account.services.items()}
+                 if services else None)
+    ctx = build_context(account.subdomain, users, teams, v2, v3, policies, described)
     docs = [policy_document(p, ctx, source) for p in policies]
     schedules: list[Schedule | ScheduleV3] = [*v2, *v3]
     docs += [schedule_document(s, ctx, source) for s in schedules]

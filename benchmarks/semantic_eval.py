@@ -18,9 +18,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from pdsearch.documents import build_context, policy_document, schedule_document
+from benchmarks.search_bench import base_documents
 from pdsearch.index.base import Document
-from pdsearch.pagerduty.models import EscalationPolicy, Schedule, ScheduleV3, Team, User
 from pdsearch.simulator.account import Account
 from pdsearch.simulator.names import THEMES
 
@@ -62,20 +61,7 @@ def theme_of(team_name: str) -> str | None:
 def documents(account: Account, source: str) -> list[Document]:
     """Every policy and schedule as the sync maps them: teams' and services' descriptions
     included (the sync reads ``/services``)."""
-    users = [User.model_validate(account.render_user(i, True)) for i in account.list_ids("users")]
-    teams = [Team.model_validate(account.render_team(i)) for i in account.list_ids("teams")]
-    v2 = [Schedule.model_validate(account.render_schedule(i))
-          for i in account.list_ids("schedules")]
-    v3 = [ScheduleV3.model_validate(account.render_schedule_v3(i))
-          for i in account.list_ids("schedules_v3")]
-    policies = [EscalationPolicy.model_validate(
-        account.render_policy(i, ("services", "teams", "targets")))
-        for i in account.list_ids("escalation_policies")]
-    services = {i: s.get("description") or "" for i, s in account.services.items()}
-    ctx = build_context(account.subdomain, users, teams, v2, v3, policies, services)
-    schedules: list[Schedule | ScheduleV3] = [*v2, *v3]
-    return [*(policy_document(p, ctx, source) for p in policies),
-            *(schedule_document(s, ctx, source) for s in schedules)]
+    return base_documents(account, source, services=True)
 
 
 def account_documents(account: Account) -> list[EvalDocument]:
