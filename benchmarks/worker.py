@@ -118,11 +118,12 @@ async def run_sync(
         if again:
             # Nothing-changed syncs last a few seconds, mostly waiting on the simulated
             # latency: the median of a few keeps one slow moment from deciding a ratio.
-            walls, embedded = [], 0
+            walls, embedded, requests = [], 0, 0
             for _ in range(AGAIN_RUNS):
                 started = time.perf_counter()
                 repeat = await service.run(connector.id, mode="full", wait_for_vectors=False)
                 walls.append(time.perf_counter() - started)
+                requests += repeat.requests
                 settled_again = await service.vectors.settle(connector.id)
                 if settled_again is not None:
                     embedded += (settled_again.progress.get("vectors") or {}).get("done", 0)
@@ -131,6 +132,7 @@ async def run_sync(
             second.update(
                 second_status=repeat.status,
                 second_requests=repeat.requests,
+                second_requests_total=requests,
                 second_unchanged=repeat.counts.get("unchanged", 0),
                 second_embedded=embedded,
             )
