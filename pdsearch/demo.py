@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import secrets
 import shlex
 import shutil
@@ -77,6 +78,12 @@ class DemoInfo:
     oauth_client_id: str = DEMO_OAUTH_CLIENT_ID
     oauth_client_secret: str = ""
 
+    @property
+    def command(self) -> str:
+        """How to run pdsearch from another terminal: ``./run`` sets ``PDSEARCH_COMMAND`` to its
+        own path (a clone has no ``pdsearch`` on the PATH); an installed one is ``pdsearch``."""
+        return shlex.quote(os.environ.get("PDSEARCH_COMMAND") or "pdsearch")
+
     def describe(self) -> str:
         width = max(len(u.kind) for u in self.users) if self.users else 0
         email_width = max(len(u.email) for u in self.users) if self.users else 0
@@ -94,9 +101,9 @@ class DemoInfo:
             "",
             f"  export PDSEARCH_HOME={shlex.quote(str(self.data_dir))}",
             "",
-            "  then, e.g.: pdsearch search payments --user "
+            f"  then, e.g.: {self.command} search payments --user "
             + (self.users[0].email if self.users else "<e-mail>"),
-            "  or as an AI assistant's MCP server (stdio): pdsearch mcp --user "
+            f"  or as an AI assistant's MCP server (stdio): {self.command} mcp --user "
             + (self.users[0].email if self.users else "<e-mail>"),
             "",
             f"Synced the simulated PagerDuty account '{self.subdomain}' ({self.simulator_url}): "

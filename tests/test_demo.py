@@ -199,3 +199,18 @@ def test_demo_in_process_leaves_no_thread_or_port(tmp_path: Path) -> None:
     assert set(threading.enumerate()) <= before
     assert port_is_free(demo.port)
     assert port_is_free(sim_port)
+
+
+def test_the_hints_name_the_command_that_runs_pdsearch(monkeypatch: pytest.MonkeyPatch) -> None:
+    # ./run sets PDSEARCH_COMMAND to its own path: a clone has no `pdsearch` on its PATH, and
+    # the hints are for another terminal.
+    from pdsearch.demo import DemoInfo, SampleUser
+
+    info = DemoInfo("http://127.0.0.1:8000", "t", Path("/tmp/d"), False, "http://127.0.0.1:9",
+                    "acme", 70, 0.8, [SampleUser("ada@acme.example.com", "admin", (), 70)])
+    monkeypatch.delenv("PDSEARCH_COMMAND", raising=False)
+    assert "then, e.g.: pdsearch search payments --user ada@acme.example.com" in info.describe()
+    monkeypatch.setenv("PDSEARCH_COMMAND", "/home/me/pd search/run")
+    text = info.describe()
+    assert "then, e.g.: '/home/me/pd search/run' search payments --user ada@" in text
+    assert "(stdio): '/home/me/pd search/run' mcp --user ada@" in text
