@@ -68,8 +68,9 @@ from pdsearch.store import (
     Store,
     StoreError,
 )
+from pdsearch.store.records import iso
 from pdsearch.sync.connection import ConnectorError, client_for, explain
-from pdsearch.sync.oncall_read import SCHEDULE, OnCallRead, changes_since, iso, read_oncall
+from pdsearch.sync.oncall_read import SCHEDULE, OnCallRead, changes_since, read_oncall
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 from pdsearch.documents.context import is_schedule
@@ -16,16 +16,13 @@ from pdsearch.pagerduty.errors import AbilityError, BadRequestError, NotFoundErr
 from pdsearch.pagerduty.models import EscalationPolicy
 from pdsearch.pagerduty.oncalls import OnCall, Shift
 from pdsearch.store import OnCallShift, Person
+from pdsearch.store.records import iso
 
 log = logging.getLogger(__name__)
 
 SCHEDULE: Final = "schedule:"
 #: Audit records are asked for from this long before the last refresh (clock skew, lag).
 AUDIT_OVERLAP: Final = timedelta(minutes=5)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 class OnCallRead:
@@ -76,19 +73,7 @@ async def read_oncall(
         if row.schedule is not None and row.schedule.id in schedules:
             shown.add(row.schedule.id)
             found.add(_on(None, None, row, person))
-    missing = sorted(schedules - shown)
-    rendered = await asyncio.gather(
-        *(_render(client, sid, since, until) for sid in missing)
-    )
-    await _learn_users(client, [s for r in rendered if r for s in r], known)
-    for schedule_id, shifts in zip(missing, rendered, strict=True):
-        if shifts is None:
-            found.unknown.append(SCHEDULE + schedule_id)
-            continue
-        for s in shifts:
-            person = known.get(s.user_id) or Person(s.user_id, "", s.user_name, None)
-            found.add(OnCallShift(None, None, schedule_id, s.user_id, person.name or s.user_name,
-                                  person.email, person.time_zone, s.start, s.end))
+    await _add_rendered(found, client, schedules - shown, since, until, known, own=schedules)
     return found
 
 
@@ -117,25 +102,10 @@ async def _compose(
                     through.setdefault(target.id, []).append((policy.id, number))
                 elif target.type in ("user", "user_reference"):
                     direct.append((policy.id, number, target.id))
-    rendering = sorted(schedules | through.keys())
-    rendered = await asyncio.gather(*(_render(client, sid, since, until) for sid in rendering))
     known = dict(people)
-    await _learn_users(client, [s for r in rendered if r for s in r], known,
-                       also=[user_id for _, _, user_id in direct])
-    for schedule_id, shifts in zip(rendering, rendered, strict=True):
-        if shifts is None:
-            if schedule_id in schedules:
-                found.unknown.append(SCHEDULE + schedule_id)
-            continue
-        for s in shifts:
-            person = known.get(s.user_id) or Person(s.user_id, "", s.user_name, None)
-            owners: list[tuple[str | None, int | None]] = [*through.get(schedule_id, [])]
-            if schedule_id in schedules:
-                owners.append((None, None))  # the schedule's own answer
-            for policy_id, level in owners:
-                found.add(OnCallShift(policy_id, level, schedule_id, s.user_id,
-                                      person.name or s.user_name, person.email,
-                                      person.time_zone, s.start, s.end))
+    await _add_rendered(found, client, schedules | through.keys(), since, until, known,
+                        own=schedules, through=through,
+                        also=[user_id for _, _, user_id in direct])
     for policy_id, number, user_id in direct:
         user = known.get(user_id)
         if user is not None:  # a user gone since the policy was read targets no one
@@ -178,6 +148,41 @@ def _on(policy_id: str | None, level: int | None, row: OnCall, person: Person) -
         policy_id, level, row.schedule.id if row.schedule else None, person.user_id, person.name,
         person.email, person.time_zone, row.start, row.end,
     )
+
+
+async def _add_rendered(
+    found: OnCallRead,
+    client: PagerDutyClient,
+    schedule_ids: set[str],
+    since: datetime,
+    until: datetime,
+    known: dict[str, Person],
+    *,
+    own: set[str],
+    through: Mapping[str, list[tuple[str, int]]] | None = None,
+    also: Sequence[str] = (),
+) -> None:
+    """Render each schedule and add its shifts: as the schedule's own answer when it is in
+    ``own`` (else only for the policy levels ``through`` it), and for each policy level that
+    goes through it. Users neither ``known`` nor listed (``also``: users a policy targets) are
+    read by id."""
+    rendering = sorted(schedule_ids)
+    rendered = await asyncio.gather(*(_render(client, sid, since, until) for sid in rendering))
+    await _learn_users(client, [s for r in rendered if r for s in r], known, also=also)
+    for schedule_id, shifts in zip(rendering, rendered, strict=True):
+        if shifts is None:
+            if schedule_id in own:
+                found.unknown.append(SCHEDULE + schedule_id)
+            continue
+        owners: list[tuple[str | None, int | None]] = [*(through or {}).get(schedule_id, [])]
+        if schedule_id in own:
+            owners.append((None, None))  # the schedule's own answer
+        for s in shifts:
+            person = known.get(s.user_id) or Person(s.user_id, "", s.user_name, None)
+            for policy_id, level in owners:
+                found.add(OnCallShift(policy_id, level, schedule_id, s.user_id,
+                                      person.name or s.user_name, person.email,
+                                      person.time_zone, s.start, s.end))
 
 
 async def _render(
