@@ -51,11 +51,7 @@ class TicketRepository:
         with self._db.write() as conn:
             hit = conn.execute(
                 tickets.delete()
-                .where(
-                    tickets.c.ticket_hash == digest(ticket),
-                    tickets.c.purpose == purpose,
-                    tickets.c.expires_at > db_epoch(),
-                )
+                .where(*_live(purpose, ticket))
                 .returning(tickets.c.ticket_hash)
             ).first()
         return hit is not None
@@ -67,11 +63,7 @@ class TicketRepository:
             return False
         with self._db.read() as conn:
             hit = conn.execute(
-                sa.select(tickets.c.ticket_hash).where(
-                    tickets.c.ticket_hash == digest(ticket),
-                    tickets.c.purpose == purpose,
-                    tickets.c.expires_at > db_epoch(),
-                )
+                sa.select(tickets.c.ticket_hash).where(*_live(purpose, ticket))
             ).first()
         return hit is not None
 
@@ -79,3 +71,9 @@ class TicketRepository:
         """How many tickets are stored (live or not yet cleared); for tests and metrics."""
         with self._db.read() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(tickets)).scalar_one())
+
+
+def _live(purpose: str, ticket: str) -> tuple[sa.ColumnElement[bool], ...]:
+    """The rows of ``ticket`` issued for ``purpose`` and not expired."""
+    return (tickets.c.ticket_hash == digest(ticket), tickets.c.purpose == purpose,
+            tickets.c.expires_at > db_epoch())
