@@ -33,10 +33,11 @@ from benchmarks.search_bench import (
     USER,
     ServiceProcess,
     Timings,
+    base_documents,
     prepare_home,
     replicate,
 )
-from benchmarks.semantic_eval import documents, theme_of
+from benchmarks.semantic_eval import document_themes
 from pdsearch.config import Settings
 from pdsearch.hybrid import hybrid_search
 from pdsearch.index.base import Document, Grant
@@ -70,7 +71,7 @@ class Embedded:
 
 
 def embedded(account: Account, model: Embedder) -> Embedded:
-    docs = documents(account, "bench")
+    docs = base_documents(account, "bench", services=True)
     started = time.perf_counter()
     vectors = model.embed_documents([d.meaning for d in docs])
     return Embedded(account, docs, vectors, time.perf_counter() - started)
@@ -79,9 +80,7 @@ def embedded(account: Account, model: Embedder) -> Embedded:
 def recall(data: Embedded, model: Embedder, log: Callable[[str], None]) -> dict[str, Any]:
     """Recall@3 of both sets over the account, keyword / meaning / hybrid."""
     account, docs, vectors = data.account, data.docs, data.vectors
-    team_names = {t["id"]: t["name"] for t in account.teams.values()}
-    themes = {d.id: {x for e in d.sys_racl[1:] if (x := theme_of(team_names.get(e, "")))}
-              for d in docs}
+    themes = document_themes(account, docs)
     present = set().union(*themes.values())
     grants = {Grant("bench", account.subdomain)}
     out: dict[str, Any] = {"documents": len(docs), "embed_seconds": data.seconds, "sets": {}}

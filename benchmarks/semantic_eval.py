@@ -58,20 +58,19 @@ def theme_of(team_name: str) -> str | None:
     return None
 
 
-def documents(account: Account, source: str) -> list[Document]:
-    """Every policy and schedule as the sync maps them: teams' and services' descriptions
-    included (the sync reads ``/services``)."""
-    return base_documents(account, source, services=True)
+def document_themes(account: Account, docs: Sequence[Document]) -> dict[str, frozenset[str]]:
+    """Document id -> the themes of its teams (``sys_racl``: the subdomain, then team ids)."""
+    team_names = {t["id"]: t["name"] for t in account.teams.values()}
+    return {d.id: frozenset(x for e in d.sys_racl[1:] if (x := theme_of(team_names.get(e, ""))))
+            for d in docs}
 
 
 def account_documents(account: Account) -> list[EvalDocument]:
     """Every policy and schedule of ``account`` with the meaning text the sync embeds and its
     teams' themes."""
-    team_names = {t["id"]: t["name"] for t in account.teams.values()}
-    # sys_racl: the account's subdomain, then the document's teams.
-    return [EvalDocument(d.id, frozenset(x for e in d.sys_racl[1:]
-                                         if (x := theme_of(team_names.get(e, "")))), d.meaning)
-            for d in documents(account, "eval")]
+    docs = base_documents(account, "eval", services=True)
+    themes = document_themes(account, docs)
+    return [EvalDocument(d.id, themes[d.id], d.meaning) for d in docs]
 
 
 def load_paraphrases(path: Path = PARAPHRASES) -> list[Paraphrase]:
